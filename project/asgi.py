@@ -1,0 +1,11 @@
+"""ASGI entry point; the lifespan wrapper closes the NATS connection on shutdown."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
+
+from walnats_django.asgi import with_lifespan  # noqa: E402  (after Django is set up)
+
+application = with_lifespan(get_asgi_application())

@@ -1,0 +1,9 @@
+"""Test settings: the example project plus an app with actors for every failure mode."""
+
+from project.settings import *  # noqa: F403
+
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp"]  # noqa: F405
+DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+WALNATS = {"REQUEST_TIMEOUT": 4.0}
+LOGGING["loggers"]["walnats_django"]["level"] = "DEBUG"  # type: ignore[index]  # noqa: F405

@@ -1,0 +1,118 @@
+"""request()/emit() against a real nats-server and a real runactors subprocess."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+import walnats_django
+from project.example.events import COUNT_WORDS
+from tests.conftest import WorkerProcess
+from tests.testapp.events import ECHO, FAIL, LONELY
+from walnats_django import (
+    Event,
+    EventNotRegistered,
+    NoActors,
+    NotARequestEvent,
+    PayloadTooLarge,
+    PayloadTypeError,
+    RemoteError,
+    RequestTimeout,
+)
+from walnats_django.connection import get_connection
+from walnats_django.jetstream import ensure_stream
+
+pytestmark = pytest.mark.usefixtures("worker")
+
+
+async def test_seed_example_counts_words() -> None:
+    assert await walnats_django.request(COUNT_WORDS, "some random text", timeout=2) == 3
+
+
+async def test_concurrent_requests_share_one_connection() -> None:
+    texts = [f"word {i} " * (i % 7) for i in range(200)]
+    counts = await asyncio.gather(*(walnats_django.request(COUNT_WORDS, t) for t in texts))
+    assert counts == [len(t.split()) for t in texts]
+    conn = await get_connection(1)
+    assert len(conn.nc._subs) == 1, "one muxed inbox, no subscription per request"
+    assert await get_connection(1) is conn
+
+
+def test_request_sync_from_plain_thread() -> None:
+    assert walnats_django.request_sync(ECHO, "hello") == "hello"
+    assert walnats_django.request_sync(ECHO, "again") == "again"
+
+
+async def test_request_sync_inside_event_loop_is_refused() -> None:
+    from django.core.exceptions import SynchronousOnlyOperation
+
+    with pytest.raises(SynchronousOnlyOperation, match="await request"):
+        walnats_django.request_sync(ECHO, "x")
+
+
+async def test_handler_error_is_remote_error_at_once() -> None:
+    started = time.monotonic()
+    with pytest.raises(RemoteError) as info:
+        await walnats_django.request(FAIL, "abc", timeout=4)
+    assert time.monotonic() - started < 1.0
+    assert info.value.type_name == "ValueError"
+    assert "cannot count 'abc'" in info.value.remote_message
+    assert info.value.actor == "fail"
+
+
+async def test_no_stream_is_event_not_registered_at_once() -> None:
+    ghost = Event("test.ghost", str).with_response(str)
+    started = time.monotonic()
+    with pytest.raises(EventNotRegistered):
+        await walnats_django.request(ghost, "x", timeout=4)
+    assert time.monotonic() - started < 0.5
+
+
+async def test_stream_without_actor_is_no_actors_fast() -> None:
+    conn = await get_connection(1)
+    await ensure_stream(conn.js, LONELY)
+    started = time.monotonic()
+    with pytest.raises(NoActors):
+        await walnats_django.request(LONELY, "x", timeout=4)
+    assert time.monotonic() - started < 0.1
+
+
+async def test_wrong_payload_type_fails_before_sending() -> None:
+    with pytest.raises(PayloadTypeError, match="must be str, got int"):
+        await walnats_django.request(COUNT_WORDS, 42)  # type: ignore[arg-type]
+
+
+async def test_request_needs_event_with_response() -> None:
+    plain = Event("test.note", str)
+    with pytest.raises(NotARequestEvent):
+        await walnats_django.request(plain, "x")  # type: ignore[arg-type]
+
+
+async def test_payload_over_max_payload_is_refused_and_connection_stays_usable() -> None:
+    conn = await get_connection(1)
+    with pytest.raises(PayloadTooLarge, match="max_payload"):
+        await walnats_django.request(ECHO, "x" * conn.nc.max_payload)
+    assert await walnats_django.request(ECHO, "still fine") == "still fine"
+
+
+async def test_timeout_is_request_timeout(worker: WorkerProcess) -> None:
+    from tests.testapp.events import SLOW
+
+    conn = await get_connection(1)
+    await ensure_stream(conn.js, SLOW)
+    # The stream has the `slow` consumer only when a worker registered it; no worker runs it
+    # here, so the message waits: the request must end with RequestTimeout after ~timeout.
+    from walnats_django.jetstream import ensure_consumer
+    from tests.testapp.actors import slow  # noqa: F401
+    from walnats_django import registry
+
+    actor = next(a for a in registry.actors if a.name == "slow")
+    await ensure_consumer(conn.js, actor)
+    started = time.monotonic()
+    with pytest.raises(RequestTimeout) as info:
+        await walnats_django.request(SLOW, 0.0, timeout=0.3)
+    assert 0.3 <= time.monotonic() - started < 1.0
+    assert isinstance(info.value, TimeoutError)
+    await conn.js.purge_stream(SLOW.stream_name)

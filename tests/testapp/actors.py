@@ -1,0 +1,49 @@
+"""Actors used by the tests; their side effects go to files the tests read."""
+
+import asyncio
+import os
+import time
+from pathlib import Path
+
+from walnats_django import registry
+
+from .events import ECHO, FAIL, NOTE, SLOW, SLOW_SYNC
+
+
+def _record(name: str, line: str) -> None:
+    folder = os.environ.get("WALNATS_TEST_RECORD_DIR")
+    if folder:
+        with open(Path(folder) / name, "a") as fh:
+            fh.write(line + "\n")
+
+
+@registry.actor("echo", ECHO)
+async def echo(text: str) -> str:
+    return text
+
+
+@registry.actor("fail", FAIL, max_attempts=3, retry_delay=(0.05,))
+def fail(text: str) -> int:
+    _record("fail", text)
+    raise ValueError(f"cannot count {text!r}")
+
+
+@registry.actor("slow", SLOW, ack_wait=2)
+async def slow(seconds: float) -> float:
+    _record("slow-start", str(seconds))
+    await asyncio.sleep(seconds)
+    _record("slow-done", str(seconds))
+    return seconds
+
+
+@registry.actor("slow-sync", SLOW_SYNC, ack_wait=2)
+def slow_sync(seconds: float) -> float:
+    _record("slow-sync-start", str(seconds))
+    time.sleep(seconds)
+    _record("slow-sync-done", str(seconds))
+    return seconds
+
+
+@registry.actor("note", NOTE)
+def note(text: str) -> None:
+    _record("note", text)

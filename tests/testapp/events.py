@@ -1,0 +1,11 @@
+"""Events used by the tests (each failure mode has its own event)."""
+
+from walnats_django import Event, registry
+
+ECHO = registry.add(Event("test.echo", str).with_response(str))
+FAIL = registry.add(Event("test.fail", str).with_response(int))
+SLOW = registry.add(Event("test.slow", float).with_response(float))
+SLOW_SYNC = registry.add(Event("test.slow-sync", float).with_response(float))
+NOTE = registry.add(Event("test.note", str))
+# Registered, but no actor in this app: its stream gets no consumer.
+LONELY = registry.add(Event("test.lonely", str).with_response(str))

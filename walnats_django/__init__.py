@@ -1,0 +1,50 @@
+"""walnats-style events, actors and request/response over NATS JetStream for Django."""
+
+from .actors import Actor
+from .errors import (
+    DuplicateRequest,
+    EventNotRegistered,
+    InvalidHeader,
+    InvalidName,
+    NatsUnavailable,
+    NoActors,
+    NotARequestEvent,
+    PayloadTooLarge,
+    PayloadTypeError,
+    PublishRejected,
+    RemoteError,
+    RequestTimeout,
+    SerializationError,
+    WalnatsError,
+)
+from .events import Event, Limits
+from .publisher import emit, emit_sync, request, request_sync
+from .registry import Registry, registry
+from .wire import CloudEvent
+
+__all__ = [
+    "Actor",
+    "CloudEvent",
+    "DuplicateRequest",
+    "Event",
+    "EventNotRegistered",
+    "InvalidHeader",
+    "InvalidName",
+    "Limits",
+    "NatsUnavailable",
+    "NoActors",
+    "NotARequestEvent",
+    "PayloadTooLarge",
+    "PayloadTypeError",
+    "PublishRejected",
+    "Registry",
+    "RemoteError",
+    "RequestTimeout",
+    "SerializationError",
+    "WalnatsError",
+    "emit",
+    "emit_sync",
+    "registry",
+    "request",
+    "request_sync",
+]

@@ -1,0 +1,87 @@
+"""Actors: a named handler for one event, hosted by `runactors` as a durable consumer."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Generic, TypeVar
+
+from .events import Event
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def _positive(owner: str, name: str, value: object, *, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ValueError(f"{owner}: {name} must be a positive number, got {value!r}.")
+
+
+@dataclasses.dataclass(frozen=True)
+class Actor(Generic[T, R]):
+    """A handler for `event`; `name` is its durable consumer name and must never change.
+
+    Defaults follow walnats 1.2.6. `ack_wait`, `max_attempts`, `max_ack_pending` and
+    `description` live in JetStream; the rest only shape how this worker runs jobs.
+    """
+
+    name: str
+    event: Event[T, R]
+    handler: Callable[[T], R] | Callable[[T], Awaitable[R]]
+    description: str | None = dataclasses.field(default=None, kw_only=True)
+    ack_wait: float = dataclasses.field(default=16, kw_only=True)
+    """Seconds without an ack or pulse before JetStream redelivers the message."""
+    max_attempts: int | None = dataclasses.field(default=None, kw_only=True)
+    """Deliveries before JetStream gives up on a message (None: no limit)."""
+    max_ack_pending: int = dataclasses.field(default=1000, kw_only=True)
+    """Messages in progress at once across all workers."""
+    max_jobs: int = dataclasses.field(default=16, kw_only=True)
+    """Jobs at once for this actor in one worker process."""
+    job_timeout: float = dataclasses.field(default=32, kw_only=True)
+    """Seconds a job may run before it counts as failed."""
+    retry_delay: Sequence[float] = dataclasses.field(default=(0.5, 1, 2, 4), kw_only=True)
+    """Delay before retry N (the last value repeats)."""
+
+    def __post_init__(self) -> None:
+        owner = f"Actor {self.name!r}"
+        if not isinstance(self.event, Event):
+            raise TypeError(f"{owner}: event must be an Event, got {type(self.event).__name__}.")
+        if not callable(self.handler):
+            raise TypeError(f"{owner}: handler must be callable, got {self.handler!r}.")
+        _positive(owner, "ack_wait", self.ack_wait)
+        _positive(owner, "job_timeout", self.job_timeout)
+        _positive(owner, "max_attempts", self.max_attempts, allow_none=True)
+        for field in ("max_attempts", "max_ack_pending", "max_jobs"):
+            _positive(owner, field, getattr(self, field), allow_none=field == "max_attempts")
+            value = getattr(self, field)
+            if value is not None and not isinstance(value, int):
+                raise ValueError(f"{owner}: {field} must be an int, got {value!r}.")
+        delays = tuple(self.retry_delay)
+        for delay in delays:
+            if isinstance(delay, bool) or not isinstance(delay, int | float) or delay < 0:
+                raise ValueError(f"{owner}: retry_delay values must be numbers >= 0, got {delay!r}.")
+        object.__setattr__(self, "retry_delay", delays)
+
+    @property
+    def is_async(self) -> bool:
+        """Whether the handler is a coroutine function (run on the loop, not in a thread)."""
+        return inspect.iscoroutinefunction(self.handler) or inspect.iscoroutinefunction(
+            getattr(self.handler, "__call__", None)  # noqa: B004
+        )
+
+    def retry_delay_for(self, attempt: int) -> float:
+        """Delay before the retry that follows failed attempt `attempt` (1-based)."""
+        if not self.retry_delay:
+            return 0.0
+        return float(self.retry_delay[min(max(attempt, 1), len(self.retry_delay)) - 1])
+
+    def describe_handler(self) -> str:
+        """The handler's dotted path, for logs and the admin."""
+        module = getattr(self.handler, "__module__", "?")
+        qualname = getattr(self.handler, "__qualname__", repr(self.handler))
+        return f"{module}.{qualname}"
+
+

@@ -1,0 +1,103 @@
+"""System checks: registry problems and bad `WALNATS` settings, with stable IDs."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.apps import AppConfig
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, register
+
+from .conf import DEFAULTS, RESERVED_CONNECT_OPTIONS, Settings
+from .registry import registry
+
+NATS_SCHEMES = frozenset({"nats", "tls", "ws", "wss"})
+
+
+@register("walnats_django")
+def check_registry(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[CheckMessage]:
+    """E001-E006: duplicate, conflicting, unregistered or badly named events and actors."""
+    return [Error(p.msg, hint=p.hint, obj=p.obj, id=p.id) for p in registry.problems()]
+
+
+@register("walnats_django")
+def check_settings(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[CheckMessage]:
+    """E010-E015: the `WALNATS` settings dict and its values."""
+    raw = getattr(settings, "WALNATS", {})
+    if not isinstance(raw, dict):
+        return [Error(f"WALNATS must be a dict, got {type(raw).__name__}.",
+                      hint="Set WALNATS = {...} in settings.", id="walnats_django.E010")]
+    errors: list[CheckMessage] = []
+    unknown = sorted(set(raw) - set(DEFAULTS))
+    if unknown:
+        errors.append(Error(f"Unknown WALNATS key(s): {', '.join(unknown)}.",
+                            hint=f"Known keys: {', '.join(DEFAULTS)}.", id="walnats_django.E011"))
+    errors += _check_servers(raw.get("SERVERS"))
+    errors += _check_connect_options(raw.get("CONNECT_OPTIONS", {}))
+    for key in ("REQUEST_TIMEOUT", "CONNECT_TIMEOUT", "SHUTDOWN_TIMEOUT"):
+        value = raw.get(key, DEFAULTS[key])
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            errors.append(Error(f"WALNATS[{key!r}] must be a positive number of seconds, got {value!r}.",
+                                hint=f"The default is {DEFAULTS[key]}.", id="walnats_django.E014"))
+    prefix = raw.get("INBOX_PREFIX", DEFAULTS["INBOX_PREFIX"])
+    if not _is_inbox_prefix(prefix):
+        errors.append(Error(f"WALNATS['INBOX_PREFIX'] {prefix!r} is not a valid subject prefix.",
+                            hint="Use dot-separated tokens of letters, digits, '_' or '-', e.g. '_INBOX'.",
+                            id="walnats_django.E015"))
+    return errors
+
+
+def _check_servers(value: object) -> list[CheckMessage]:
+    if value is None:
+        value = Settings().SERVERS
+    if isinstance(value, str):
+        value = [s.strip() for s in value.split(",") if s.strip()]
+    if not isinstance(value, list | tuple) or not value:
+        return [Error(f"WALNATS['SERVERS'] must be a URL or a non-empty list of URLs, got {value!r}.",
+                      hint="For example 'nats://127.0.0.1:4222', or set NATS_URL.", id="walnats_django.E012")]
+    errors: list[CheckMessage] = []
+    for url in value:
+        parts = urlsplit(url) if isinstance(url, str) else None
+        if parts is None or parts.scheme not in NATS_SCHEMES or not parts.hostname:
+            shown = _redact(url)
+            errors.append(Error(f"NATS server URL {shown!r} is not a nats://, tls://, ws:// or wss:// URL.",
+                                hint="For example 'nats://127.0.0.1:4222'.", id="walnats_django.E012"))
+    return errors
+
+
+def _check_connect_options(value: object) -> list[CheckMessage]:
+    if not isinstance(value, dict):
+        return [Error(f"WALNATS['CONNECT_OPTIONS'] must be a dict, got {type(value).__name__}.",
+                      hint="It is passed to nats.connect() as keyword arguments.", id="walnats_django.E013")]
+    from nats.aio.client import Client
+
+    accepted = set(inspect.signature(Client.connect).parameters) - {"self"}
+    errors: list[CheckMessage] = []
+    for key in sorted(value):
+        if key in RESERVED_CONNECT_OPTIONS:
+            errors.append(Error(f"WALNATS['CONNECT_OPTIONS'][{key!r}] is set by walnats-django itself.",
+                                hint="Use WALNATS['SERVERS'] / ['INBOX_PREFIX'] instead, or remove it.",
+                                id="walnats_django.E013"))
+        elif key not in accepted:
+            errors.append(Error(f"WALNATS['CONNECT_OPTIONS'][{key!r}] is not an option of nats.connect().",
+                                hint="See nats-py's connect() signature for the accepted names.",
+                                id="walnats_django.E013"))
+    return errors
+
+
+def _is_inbox_prefix(value: object) -> bool:
+    from .names import is_subject
+
+    return isinstance(value, str) and is_subject(value)
+
+
+def _redact(url: object) -> object:
+    if not isinstance(url, str):
+        return url
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(f":{parts.password}@", ":***@")
+    return url

@@ -1,0 +1,392 @@
+"""One NATS connection per event loop, with one muxed inbox for PubAcks and answers.
+
+Every request on a loop shares the connection and a single `<inbox>.*` subscription:
+no SUB/UNSUB per request. The PubAck and the actor's answer both arrive there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import weakref
+from typing import Any
+
+import nats
+import nats.errors
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.nuid import NUID
+
+from .conf import walnats_settings
+from .wire import HEADER_ACCEPT_ERRORS, HEADER_REPLY
+from .errors import (
+    DuplicateRequest,
+    EventNotRegistered,
+    NatsUnavailable,
+    NoActors,
+    PublishRejected,
+    RequestTimeout,
+)
+
+logger = logging.getLogger("walnats_django.connection")
+
+NO_ACTORS_PROBE_AFTER = 0.02
+"""Seconds without an answer before checking whether the stream has any consumer."""
+CONSUMER_COUNT_TTL = 1.0
+"""Seconds a looked-up consumer count is trusted."""
+
+
+def connect_options(**overrides: Any) -> dict[str, Any]:
+    """Keyword arguments for `nats.connect()` from the settings; reconnect forever by default."""
+    options: dict[str, Any] = {
+        "name": "walnats-django",
+        "max_reconnect_attempts": -1,
+        "reconnect_time_wait": 0.5,
+        "connect_timeout": walnats_settings.CONNECT_TIMEOUT,
+    }
+    options.update(walnats_settings.CONNECT_OPTIONS)
+    options.update(overrides)
+    options["servers"] = walnats_settings.SERVERS
+    options["inbox_prefix"] = walnats_settings.INBOX_PREFIX
+    return options
+
+
+async def open_nats(timeout: float, **callbacks: Any) -> NATS:
+    """Connect, failing with `NatsUnavailable` once every server refused or `timeout` passed.
+
+    nats-py retries the initial connect forever when reconnects are unlimited; we stop
+    as soon as each server has failed once, so a caller learns "NATS is down" at once.
+    """
+    options = connect_options(**callbacks)
+    servers = options["servers"]
+    loop = asyncio.get_running_loop()
+    failed: asyncio.Future[BaseException] = loop.create_future()
+    errors: list[BaseException] = []
+    user_error_cb = options.pop("error_cb", None)
+
+    async def error_cb(exc: Exception) -> None:
+        errors.append(exc)
+        if len(errors) >= len(servers) and not failed.done():
+            failed.set_result(exc)
+        if user_error_cb is not None:
+            await user_error_cb(exc)
+        elif failed.done() and not isinstance(exc, OSError | asyncio.TimeoutError):
+            logger.warning("NATS error: %s: %s", type(exc).__name__, exc)
+
+    nc = NATS()
+    connecting = asyncio.ensure_future(nc.connect(error_cb=error_cb, **options))
+    done, _ = await asyncio.wait({connecting, failed}, timeout=timeout,
+                                 return_when=asyncio.FIRST_COMPLETED)
+    if connecting in done and connecting.exception() is None:
+        return nc
+    connecting.cancel()
+    try:
+        await nc.close()
+    except Exception:  # noqa: BLE001 - best effort after a failed connect
+        pass
+    cause = errors[-1] if errors else (connecting.exception() if connecting in done else None)
+    shown = ", ".join(_redact(s) for s in servers)
+    reason = f"{type(cause).__name__}: {cause}" if cause else f"no answer within {timeout:g}s"
+    raise NatsUnavailable(f"cannot connect to NATS at {shown} ({reason}).") from cause
+
+
+def _redact(url: str) -> str:
+    at = url.find("@")
+    scheme = url.find("://")
+    return url if at < 0 else url[: scheme + 3] + "***" + url[at:]
+
+
+class _Pending:
+    """A request or synchronous emit waiting for its PubAck and (for requests) its answer."""
+
+    __slots__ = ("acked", "expects_answer", "future", "handles", "stream")
+
+    def __init__(self, future: asyncio.Future[Msg | None], stream: str, expects_answer: bool) -> None:
+        self.future = future
+        self.stream = stream
+        self.expects_answer = expects_answer
+        self.acked = False
+        self.handles: list[asyncio.TimerHandle] = []
+
+    def fail(self, exc: BaseException) -> None:
+        if not self.future.done():
+            self.future.set_exception(exc)
+
+
+class Connection:
+    """A NATS connection bound to one event loop, with the muxed reply inbox."""
+
+    def __init__(self, nc: NATS, inbox: str) -> None:
+        self.nc = nc
+        self.js: JetStreamContext = nc.jetstream()
+        self.inbox = inbox
+        self._cut = len(inbox) + 1
+        self._pending: dict[str, _Pending] = {}
+        self._counter = 0
+        self.closing = False
+        self._consumer_counts: dict[str, tuple[float, asyncio.Future[int]]] = {}
+
+    @classmethod
+    async def open(cls, timeout: float) -> Connection:
+        """Connect and subscribe the muxed inbox."""
+        holder: list[Connection] = []
+
+        async def disconnected_cb() -> None:
+            if holder and not holder[0].closing:
+                logger.warning("Disconnected from NATS; requests fail fast until it is back")
+                holder[0].fail_unacked(NatsUnavailable("the connection to NATS was lost."))
+
+        async def reconnected_cb() -> None:
+            logger.info("Reconnected to NATS url=%s", _redact(str(holder[0].nc.connected_url)) if holder else "?")
+
+        nc = await open_nats(timeout, disconnected_cb=disconnected_cb, reconnected_cb=reconnected_cb)
+        inbox = f"{walnats_settings.INBOX_PREFIX}.{NUID().next().decode()}"
+        conn = cls(nc, inbox)
+        holder.append(conn)
+        await nc.subscribe(inbox + ".*", cb=conn._on_inbox)
+        return conn
+
+    @property
+    def usable(self) -> bool:
+        """Connected right now (not closed, not reconnecting)."""
+        return self.nc.is_connected
+
+    def _token(self) -> str:
+        self._counter += 1
+        return format(self._counter, "x")
+
+    async def publish_and_wait(
+        self, subject: str, stream: str, payload: bytes, headers: dict[str, str],
+        *, timeout: float, expects_answer: bool,
+    ) -> Msg | None:
+        """Publish to JetStream and wait for the answer (or, for emits, the PubAck).
+
+        The publish's reply subject is our inbox, so the PubAck arrives on the muxed
+        subscription too; we do not wait for it before waiting for the answer.
+        """
+        loop = asyncio.get_running_loop()
+        token = self._token()
+        future: asyncio.Future[Msg | None] = loop.create_future()
+        pending = _Pending(future, stream, expects_answer)
+        self._pending[token] = pending
+        if expects_answer:
+            headers[HEADER_REPLY] = f"{self.inbox}.r{token}"
+            headers[HEADER_ACCEPT_ERRORS] = "1"
+        pending.handles.append(loop.call_later(timeout, self._on_timeout, token, timeout))
+        try:
+            await self.nc.publish(subject, payload, reply=f"{self.inbox}.a{token}", headers=headers)
+            return await future
+        except nats.errors.Error as exc:
+            raise _publish_error(exc) from exc
+        finally:
+            self._forget(token)
+
+    async def publish_emit(self, subject: str, stream: str, payload: bytes,
+                           headers: dict[str, str] | None) -> None:
+        """Fire-and-forget publish; a failed PubAck is logged, not raised."""
+        try:
+            await self.nc.publish(subject, payload, reply=f"{self.inbox}.e{stream}", headers=headers)
+        except nats.errors.Error as exc:
+            raise _publish_error(exc) from exc
+
+    def _forget(self, token: str) -> None:
+        pending = self._pending.pop(token, None)
+        if pending is not None:
+            for handle in pending.handles:
+                handle.cancel()
+
+    def _on_timeout(self, token: str, timeout: float) -> None:
+        pending = self._pending.get(token)
+        if pending is None:
+            return
+        what = "answer" if pending.acked else "PubAck from JetStream"
+        pending.fail(RequestTimeout(f"no {what} within {timeout:g}s (stream {pending.stream!r})."))
+
+    def fail_unacked(self, exc: BaseException) -> None:
+        """Fail requests whose publish is unconfirmed; acked ones may still be answered."""
+        for pending in list(self._pending.values()):
+            if not pending.acked:
+                pending.fail(exc)
+
+    async def _on_inbox(self, msg: Msg) -> None:
+        token = msg.subject[self._cut:]
+        kind, key = token[:1], token[1:]
+        if kind == "e":
+            self._on_emit_ack(key, msg)
+            return
+        pending = self._pending.get(key)
+        if pending is None:
+            return
+        if kind == "r":
+            if not pending.future.done():
+                pending.future.set_result(msg)
+        elif kind == "a":
+            self._on_ack(pending, msg)
+
+    def _on_ack(self, pending: _Pending, msg: Msg) -> None:
+        problem = _ack_problem(msg, pending.stream)
+        if problem is not None:
+            pending.fail(problem)
+            return
+        pending.acked = True
+        if not pending.expects_answer:
+            if not pending.future.done():
+                pending.future.set_result(None)
+        elif not pending.future.done():
+            loop = asyncio.get_running_loop()
+            pending.handles.append(
+                loop.call_later(NO_ACTORS_PROBE_AFTER, self._probe_actors, pending)
+            )
+
+    def _on_emit_ack(self, subject: str, msg: Msg) -> None:
+        problem = _ack_problem(msg, subject)
+        if problem is not None and not isinstance(problem, DuplicateRequest):
+            logger.error("Emit failed subject=%s error=%s", subject, problem)
+
+    def _probe_actors(self, pending: _Pending) -> None:
+        if pending.future.done():
+            return
+
+        def check(counted: asyncio.Future[int]) -> None:
+            if counted.cancelled():
+                return
+            if (exc := counted.exception()) is not None:
+                logger.debug("No-actor probe failed stream=%s error=%r", pending.stream, exc)
+                return
+            if counted.result() == 0:
+                pending.fail(NoActors(
+                    f"stream {pending.stream!r} has no actor consumer, so nobody will answer; "
+                    "start `manage.py runactors` with an actor for this event."
+                ))
+
+        self.consumer_count(pending.stream).add_done_callback(check)
+
+    def consumer_count(self, stream: str) -> asyncio.Future[int]:
+        """The stream's consumer count, looked up at most once per `CONSUMER_COUNT_TTL`."""
+        now = time.monotonic()
+        cached = self._consumer_counts.get(stream)
+        if cached is not None and now - cached[0] < CONSUMER_COUNT_TTL:
+            return cached[1]
+        future = asyncio.ensure_future(self._lookup_consumer_count(stream))
+        self._consumer_counts[stream] = (now, future)
+        return future
+
+    async def _lookup_consumer_count(self, stream: str) -> int:
+        reply = await self.api_request(f"$JS.API.STREAM.INFO.{stream}", timeout=2.0)
+        info = json.loads(reply.data)
+        if "error" in info:
+            raise PublishRejected(f"stream info for {stream!r} failed: {info['error']}")
+        return int(info["state"]["consumer_count"])
+
+    async def api_request(self, subject: str, payload: bytes = b"", *, timeout: float) -> Msg:
+        """A core NATS request answered on the muxed inbox (no extra subscription)."""
+        token = self._token()
+        future: asyncio.Future[Msg | None] = asyncio.get_running_loop().create_future()
+        self._pending[token] = _Pending(future, subject, expects_answer=True)
+        try:
+            await self.nc.publish(subject, payload, reply=f"{self.inbox}.r{token}")
+            answer = await asyncio.wait_for(future, timeout)
+        finally:
+            self._forget(token)
+        assert answer is not None
+        return answer
+
+    async def close(self) -> None:
+        """Drain and close; pending requests fail with `NatsUnavailable`."""
+        self.closing = True
+        self.fail_all(NatsUnavailable("the NATS connection was closed."))
+        if not self.nc.is_closed:
+            try:
+                await self.nc.drain()
+            except Exception:  # noqa: BLE001 - closing anyway
+                await self.nc.close()
+
+    def fail_all(self, exc: BaseException) -> None:
+        """Fail every pending request (used when the connection goes away)."""
+        for pending in list(self._pending.values()):
+            pending.fail(exc)
+
+
+def _ack_problem(msg: Msg, stream: str) -> Exception | None:
+    headers = msg.headers
+    if headers and headers.get("Status") == "503":
+        return EventNotRegistered(
+            f"no JetStream stream captures subject of stream {stream!r}; run "
+            "`manage.py runactors` once (it creates streams), or check the event name."
+        )
+    try:
+        ack = json.loads(msg.data)
+    except ValueError:
+        return PublishRejected(f"unreadable PubAck from JetStream: {msg.data[:200]!r}")
+    error = ack.get("error")
+    if error:
+        return PublishRejected(
+            f"JetStream rejected the message for stream {stream!r}: {error.get('description')} "
+            f"(err_code {error.get('err_code')}); check the event's Limits and the payload size.",
+            code=error.get("err_code"),
+        )
+    if ack.get("duplicate"):
+        return DuplicateRequest(
+            f"a message with this uid was already accepted by stream {stream!r} (seq "
+            f"{ack.get('seq')}) within the de-duplication window; use a new uid."
+        )
+    return None
+
+
+def _publish_error(exc: nats.errors.Error) -> Exception:
+    if isinstance(exc, nats.errors.MaxPayloadError):
+        from .errors import PayloadTooLarge
+
+        return PayloadTooLarge(f"the message is larger than the server's max_payload: {exc}")
+    return NatsUnavailable(f"NATS refused the publish: {type(exc).__name__}: {exc}")
+
+
+class _LoopSlot:
+    __slots__ = ("conn", "lock")
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.conn: Connection | None = None
+
+
+_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopSlot] = weakref.WeakKeyDictionary()
+
+
+async def get_connection(timeout: float) -> Connection:
+    """The running loop's connection, made on first use and remade after it closed."""
+    loop = asyncio.get_running_loop()
+    slot = _slots.get(loop)
+    if slot is None:
+        _forget_closed_loops()
+        slot = _slots[loop] = _LoopSlot()
+    conn = slot.conn
+    if conn is not None and conn.nc.is_connected:
+        return conn
+    async with slot.lock:
+        conn = slot.conn
+        if conn is not None:
+            if conn.nc.is_connected:
+                return conn
+            if not conn.nc.is_closed:
+                raise NatsUnavailable(
+                    "NATS is unreachable right now (reconnecting in the background); retry later."
+                )
+            slot.conn = None
+        slot.conn = await Connection.open(timeout)
+        return slot.conn
+
+
+async def close_connection() -> None:
+    """Close the running loop's connection, if any (ASGI lifespan shutdown, tests)."""
+    slot = _slots.get(asyncio.get_running_loop())
+    if slot is not None and slot.conn is not None:
+        conn, slot.conn = slot.conn, None
+        await conn.close()
+
+
+def _forget_closed_loops() -> None:
+    for loop in [lp for lp in _slots if lp.is_closed()]:
+        _slots.pop(loop, None)

@@ -1,0 +1,100 @@
+"""Events: a name plus a payload type, and the stream limits that go with it."""
+
+from __future__ import annotations
+
+import dataclasses
+from functools import cached_property
+from typing import Any, Generic, TypeVar
+
+from .serializers import Serializer, get_serializer
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """Stream limits; `None` means unlimited. Map to JetStream max_age/_consumers/_msgs/..."""
+
+    age: float | None = None
+    """Maximum age of a message in the stream, in seconds."""
+    consumers: int | None = None
+    """How many consumers (actors) the stream may have."""
+    messages: int | None = None
+    """How many messages the stream may hold."""
+    bytes: int | None = None
+    """How many bytes the stream may hold."""
+    message_size: int | None = None
+    """The largest message the stream accepts, in bytes."""
+
+    def __post_init__(self) -> None:
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                raise ValueError(f"Limits.{field.name} must be a positive number or None, got {value!r}.")
+            if field.name != "age" and not isinstance(value, int):
+                raise ValueError(f"Limits.{field.name} must be an int, got {value!r}.")
+
+    def evolve(self, **changes: float | None) -> Limits:
+        """A copy with some limits changed."""
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+@dataclasses.dataclass(frozen=True)
+class Event(Generic[T, R]):
+    """An event: `name` is its NATS subject, `schema` the payload type.
+
+    Register it in an app's `events.py` with `registry.add(Event(...))`.
+    """
+
+    name: str
+    schema: type[T] | Any
+    serializer: Serializer[T] | None = dataclasses.field(default=None, kw_only=True)
+    description: str | None = dataclasses.field(default=None, kw_only=True)
+    limits: Limits = dataclasses.field(default_factory=Limits, kw_only=True)
+    response_schema: type[R] | Any = dataclasses.field(default=None, kw_only=True)
+    response_serializer: Serializer[R] | None = dataclasses.field(default=None, kw_only=True)
+    has_response: bool = dataclasses.field(default=False, kw_only=True)
+
+    def __post_init__(self) -> None:
+        if self.serializer is None:
+            get_serializer(self.schema)
+        elif not isinstance(self.serializer, Serializer):
+            raise TypeError(f"serializer of event {self.name!r} needs encode() and decode().")
+        if self.has_response:
+            if self.response_serializer is None:
+                get_serializer(self.response_schema)
+            elif not isinstance(self.response_serializer, Serializer):
+                raise TypeError(f"response serializer of event {self.name!r} needs encode() and decode().")
+        if not isinstance(self.limits, Limits):
+            raise TypeError(f"limits of event {self.name!r} must be a Limits instance.")
+        if self.description is not None and len(self.description) > 4096:
+            raise ValueError(f"description of event {self.name!r} is longer than 4096 characters.")
+
+    def with_response(self, schema: type[R] | Any, serializer: Serializer[R] | None = None) -> Event[T, R]:
+        """A copy of this event whose actors answer with a `schema` value, for `request()`."""
+        return dataclasses.replace(
+            self, response_schema=schema, response_serializer=serializer, has_response=True
+        )
+
+    @property
+    def subject(self) -> str:
+        """The NATS subject events are published to."""
+        return self.name
+
+    @property
+    def stream_name(self) -> str:
+        """The JetStream stream holding this event (walnats: dots become dashes)."""
+        return self.name.replace(".", "-")
+
+    @cached_property
+    def payload_serializer(self) -> Serializer[T]:
+        """The serializer actually used for payloads."""
+        return self.serializer or get_serializer(self.schema)
+
+    @cached_property
+    def answer_serializer(self) -> Serializer[R]:
+        """The serializer actually used for answers."""
+        return self.response_serializer or get_serializer(self.response_schema)

@@ -1,0 +1,95 @@
+"""`manage.py runactors`: host the registered actors as JetStream durable consumers."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from walnats_django.registry import registry
+from walnats_django.worker import ConsumerLost, Worker
+
+logger = logging.getLogger("walnats_django.worker")
+
+
+def positive_int(value: str) -> int:
+    """argparse type: an int >= 1."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an integer") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} must be at least 1")
+    return number
+
+
+def positive_float(value: str) -> float:
+    """argparse type: a number of seconds > 0."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"{value!r} must be greater than 0")
+    return number
+
+
+class Command(BaseCommand):
+    help = "Run the registered actors: pull their events from NATS JetStream and handle them."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--actor", action="append", dest="actors", metavar="NAME",
+                            help="Run only this actor (repeatable). Default: all registered actors.")
+        parser.add_argument("--max-jobs", type=positive_int, default=None,
+                            help="Jobs at once in this process across all actors (default: "
+                                 "the sum of the actors' max_jobs).")
+        parser.add_argument("--batch", type=positive_int, default=None,
+                            help="Messages per pull request (default: each actor's max_jobs).")
+        parser.add_argument("--burst", action="store_true",
+                            help="Exit once no messages are left (for cron jobs and tests).")
+        parser.add_argument("--no-register", action="store_false", dest="register",
+                            help="Do not create or update streams and consumers; use existing ones.")
+        parser.add_argument("--shutdown-timeout", type=positive_float, default=None,
+                            help="Seconds running jobs get to finish after SIGINT/SIGTERM "
+                                 "(default: WALNATS['SHUTDOWN_TIMEOUT'], 30).")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            actors = registry.select_actors(options["actors"])
+        except LookupError as exc:
+            raise CommandError(str(exc)) from exc
+        if not actors:
+            raise CommandError("No actors are registered; add some in an app's actors.py.")
+        worker = Worker(actors, batch=options["batch"], max_jobs=options["max_jobs"],
+                        burst=options["burst"], register=options["register"],
+                        shutdown_timeout=options["shutdown_timeout"])
+        try:
+            asyncio.run(self._run(worker))
+        except ConsumerLost as exc:
+            raise CommandError(str(exc)) from exc
+
+    async def _run(self, worker: Worker) -> None:
+        loop = asyncio.get_running_loop()
+        signals_seen = 0
+
+        def on_signal(signum: int) -> None:
+            nonlocal signals_seen
+            signals_seen += 1
+            if signals_seen == 1:
+                logger.info("Received %s, shutting down gracefully (press Ctrl+C again to force)",
+                            signal.Signals(signum).name)
+                worker.stop()
+            else:
+                logger.warning("Received %s again, exiting now", signal.Signals(signum).name)
+                sys.stderr.flush()
+                os._exit(1)
+
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, on_signal, signum)
+        await worker.run()

@@ -1,0 +1,117 @@
+"""The publishing API: `emit` and `request` (async) and their sync twins."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from nats.aio.msg import Msg
+
+from .conf import walnats_settings
+from .connection import get_connection
+from .errors import NotARequestEvent, PayloadTooLarge, RemoteError
+from .events import Event
+from .names import event_name_problem, require_valid
+from .serializers import check_instance, decode, encode
+from .sync import run_sync
+from .wire import HEADER_ACTOR, HEADER_DEADLINE, HEADER_ERROR, CloudEvent, build_headers, encoded_size
+
+T = TypeVar("T")
+R = TypeVar("R")
+Meta = CloudEvent | Mapping[str, str] | None
+
+_valid_events: set[str] = set()
+
+
+def _encode_payload(event: Event[Any, Any], message: object) -> bytes:
+    if event.name not in _valid_events:
+        require_valid(event_name_problem(event.name))
+        _valid_events.add(event.name)
+    check_instance(event.schema, message, f"payload of event {event.name!r}")
+    return encode(event.payload_serializer, message, f"payload of event {event.name!r}")
+
+
+def _check_size(event: Event[Any, Any], payload: bytes, headers: dict[str, str], max_payload: int) -> None:
+    # The reply header is added later; 128 bytes covers it.
+    size = len(payload) + encoded_size(headers) + 128
+    if size > max_payload:
+        raise PayloadTooLarge(
+            f"event {event.name!r}: the message takes {size} bytes with headers, over the server's "
+            f"max_payload of {max_payload}; send a reference (e.g. a URL or a DB id) instead."
+        )
+
+
+async def emit(
+    event: Event[T, Any], message: T, *, uid: str | None = None, trace_id: str | None = None,
+    delay: float | None = None, meta: Meta = None, sync: bool = False,
+) -> None:
+    """Publish `message` for every actor of `event`; with `sync=True`, wait until JetStream stored it.
+
+    Without `sync`, storage failures are logged (logger `walnats_django.connection`), not raised.
+    """
+    payload = _encode_payload(event, message)
+    headers = build_headers(uid=uid, trace_id=trace_id, delay=delay, meta=meta)
+    timeout = walnats_settings.REQUEST_TIMEOUT
+    conn = await get_connection(timeout)
+    _check_size(event, payload, headers, conn.nc.max_payload)
+    if sync:
+        await conn.publish_and_wait(event.subject, event.stream_name, payload, headers,
+                                    timeout=timeout, expects_answer=False)
+    else:
+        await conn.publish_emit(event.subject, event.stream_name, payload, headers or None)
+
+
+async def request(
+    event: Event[T, R], message: T, *, timeout: float | None = None, uid: str | None = None,
+    trace_id: str | None = None, delay: float | None = None, meta: Meta = None,
+) -> R:
+    """Publish `message` and return the actor's answer, decoded as the event's response type.
+
+    Raises a `WalnatsError` subclass as soon as the outcome is known (see `errors`).
+    """
+    if not event.has_response:
+        raise NotARequestEvent(
+            f"event {event.name!r} has no response type; declare it with "
+            f".with_response(...) or call emit() instead."
+        )
+    payload = _encode_payload(event, message)
+    if timeout is None:
+        timeout = walnats_settings.REQUEST_TIMEOUT
+    deadline = time.time() + timeout + (delay or 0)
+    headers = build_headers(uid=uid, trace_id=trace_id, delay=delay, meta=meta, deadline=deadline)
+    started = time.monotonic()
+    conn = await get_connection(timeout)
+    _check_size(event, payload, headers, conn.nc.max_payload)
+    remaining = max(timeout - (time.monotonic() - started), 0.001) + (delay or 0)
+    answer = await conn.publish_and_wait(event.subject, event.stream_name, payload, headers,
+                                         timeout=remaining, expects_answer=True)
+    assert answer is not None
+    return _decode_answer(event, answer)
+
+
+def _decode_answer(event: Event[Any, R], answer: Msg) -> R:
+    headers = answer.headers
+    if headers and HEADER_ERROR in headers:
+        raise RemoteError(headers[HEADER_ERROR], answer.data.decode(errors="replace"),
+                          actor=headers.get(HEADER_ACTOR))
+    result: R = decode(event.answer_serializer, event.response_schema, answer.data,
+                       f"answer to event {event.name!r}")
+    return result
+
+
+def emit_sync(
+    event: Event[T, Any], message: T, *, uid: str | None = None, trace_id: str | None = None,
+    delay: float | None = None, meta: Meta = None, sync: bool = False,
+) -> None:
+    """`emit()` for sync code (WSGI views, commands, shell), over one shared connection."""
+    run_sync(emit(event, message, uid=uid, trace_id=trace_id, delay=delay, meta=meta, sync=sync))
+
+
+def request_sync(
+    event: Event[T, R], message: T, *, timeout: float | None = None, uid: str | None = None,
+    trace_id: str | None = None, delay: float | None = None, meta: Meta = None,
+) -> R:
+    """`request()` for sync code (WSGI views, commands, shell), over one shared connection."""
+    return run_sync(request(event, message, timeout=timeout, uid=uid, trace_id=trace_id,
+                            delay=delay, meta=meta))

@@ -1,0 +1,127 @@
+"""Streaming pulls from one durable consumer: keep pull requests out for free job slots.
+
+nats-py's `fetch()` waits for a whole batch or the timeout; a worker needs each message
+as soon as it arrives, so we send pull requests ourselves and count their credits.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import time
+from collections.abc import Callable
+
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+
+logger = logging.getLogger("walnats_django.worker")
+
+PULL_EXPIRES = 5.0
+"""Seconds a pull request stays open on the server."""
+PULL_HEARTBEAT = 2.0
+"""Seconds between server heartbeats while a pull request is open and idle."""
+
+
+class _Pull:
+    __slots__ = ("expires_at", "remaining")
+
+    def __init__(self, remaining: int, expires_at: float) -> None:
+        self.remaining = remaining
+        self.expires_at = expires_at
+
+
+class Puller:
+    """Pull requests for one consumer; messages go to `on_message`, trouble to `on_lost`."""
+
+    def __init__(
+        self, nc: NATS, stream: str, consumer: str, *, batch: int, no_wait: bool,
+        on_message: Callable[[Msg], None], on_status: Callable[[], None],
+        on_lost: Callable[[str], None],
+    ) -> None:
+        self.nc = nc
+        self.batch = batch
+        self.no_wait = no_wait
+        self._api = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}"
+        self._inbox = nc.new_inbox()
+        self._pulls: collections.deque[_Pull] = collections.deque()
+        self._on_message = on_message
+        self._on_status = on_status
+        self._on_lost = on_lost
+        self._sub: Subscription | None = None
+        self.empty = False
+        """Set when a no-wait pull found nothing (burst mode's end condition)."""
+
+    @property
+    def credits(self) -> int:
+        """Messages requested but not yet received."""
+        return sum(p.remaining for p in self._pulls)
+
+    def next_expiry(self) -> float:
+        """Seconds until the oldest pull request should have ended."""
+        if not self._pulls:
+            return PULL_EXPIRES
+        return max(self._pulls[0].expires_at - time.monotonic(), 0.05)
+
+    async def start(self) -> None:
+        self._sub = await self.nc.subscribe(self._inbox, cb=self._on_delivery)
+
+    async def stop(self) -> None:
+        if self._sub is not None:
+            sub, self._sub = self._sub, None
+            try:
+                await sub.unsubscribe()
+            except Exception:  # noqa: BLE001 - connection may be gone already
+                pass
+
+    def reset(self) -> None:
+        """Forget outstanding pulls (after a reconnect the server may have lost them)."""
+        self._pulls.clear()
+
+    async def top_up(self, free: int) -> None:
+        """Ask for more messages when enough job slots are free and not yet requested."""
+        now = time.monotonic()
+        while self._pulls and self._pulls[0].expires_at + 1.0 < now:
+            self._pulls.popleft()
+        want = min(self.batch, free - self.credits)
+        threshold = 1 if self.no_wait else max(1, min(self.batch, free) // 2)
+        if want < threshold or self._sub is None or not self.nc.is_connected:
+            return
+        if self.no_wait:
+            request: dict[str, object] = {"batch": want, "no_wait": True}
+        else:
+            request = {"batch": want, "expires": int(PULL_EXPIRES * 1e9),
+                       "idle_heartbeat": int(PULL_HEARTBEAT * 1e9)}
+        self._pulls.append(_Pull(want, now + PULL_EXPIRES))
+        await self.nc.publish(self._api, json.dumps(request).encode(), reply=self._inbox)
+
+    async def _on_delivery(self, msg: Msg) -> None:
+        headers = msg.headers
+        status = headers.get("Status") if headers else None
+        if not status:
+            self.empty = False
+            if self._pulls:
+                head = self._pulls[0]
+                head.remaining -= 1
+                if head.remaining <= 0:
+                    self._pulls.popleft()
+            self._on_message(msg)
+            return
+        if status == "100":
+            return
+        description = (headers or {}).get("Description", "")
+        if status in ("404", "408"):
+            if self._pulls:
+                self._pulls.popleft()
+            if self.no_wait:
+                self.empty = True
+        elif status == "503" or (status == "409" and "Deleted" in description):
+            self._pulls.clear()
+            self._on_lost(f"{status} {description or 'no responders'}".strip())
+        else:
+            if self._pulls:
+                self._pulls.popleft()
+            logger.warning("Pull request ended api=%s status=%s description=%s",
+                           self._api, status, description)
+        self._on_status()

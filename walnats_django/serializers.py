@@ -1,0 +1,192 @@
+"""Payload serializers, byte-compatible with walnats 1.2.6 defaults."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+from typing import Any, Protocol, TypeVar, runtime_checkable
+
+from .errors import SerializationError
+
+T = TypeVar("T")
+_COMPACT = (",", ":")
+
+
+@runtime_checkable
+class Serializer(Protocol[T]):
+    """Anything with `encode(obj) -> bytes` and `decode(bytes) -> obj`."""
+
+    def encode(self, message: T) -> bytes: ...
+
+    def decode(self, data: bytes) -> T: ...
+
+
+def _dumps(obj: object) -> bytes:
+    return json.dumps(obj, separators=_COMPACT, ensure_ascii=False).encode()
+
+
+@dataclasses.dataclass(frozen=True)
+class JSONSerializer:
+    """`str int float bool list dict None` as compact JSON."""
+
+    schema: Any
+
+    def encode(self, message: Any) -> bytes:
+        return _dumps(message)
+
+    def decode(self, data: bytes) -> Any:
+        return json.loads(data)
+
+
+@dataclasses.dataclass(frozen=True)
+class BytesSerializer:
+    """`bytes` travel as they are."""
+
+    def encode(self, message: bytes) -> bytes:
+        return bytes(message)
+
+    def decode(self, data: bytes) -> bytes:
+        return bytes(data)
+
+
+@dataclasses.dataclass(frozen=True)
+class DatetimeSerializer:
+    """`datetime` and `date` as ISO 8601 text (not JSON-quoted), as walnats does."""
+
+    schema: type[datetime.date]
+
+    def encode(self, message: datetime.date) -> bytes:
+        return message.isoformat().encode()
+
+    def decode(self, data: bytes) -> datetime.date:
+        return self.schema.fromisoformat(data.decode())
+
+
+@dataclasses.dataclass(frozen=True)
+class DataclassSerializer:
+    """A dataclass as a JSON object of its fields."""
+
+    schema: type[Any]
+
+    def encode(self, message: Any) -> bytes:
+        return _dumps(dataclasses.asdict(message))
+
+    def decode(self, data: bytes) -> Any:
+        fields = json.loads(data)
+        if not isinstance(fields, dict):
+            raise ValueError(f"expected a JSON object for {self.schema.__name__}")
+        return self.schema(**fields)
+
+
+@dataclasses.dataclass(frozen=True)
+class PydanticSerializer:
+    """A pydantic v2 model as its JSON."""
+
+    schema: type[Any]
+
+    def encode(self, message: Any) -> bytes:
+        data: bytes = message.__pydantic_serializer__.to_json(message)
+        return data
+
+    def decode(self, data: bytes) -> Any:
+        return self.schema.model_validate_json(data)
+
+
+_JSON_TYPES = (str, int, float, bool, list, dict, type(None))
+
+
+def _is_pydantic_model(schema: Any) -> bool:
+    try:
+        import pydantic
+    except ImportError:
+        return False
+    return isinstance(schema, type) and issubclass(schema, pydantic.BaseModel)
+
+
+def get_serializer(schema: Any) -> Serializer[Any]:
+    """Pick the default serializer for `schema`, or raise `TypeError` naming the fix."""
+    origin = getattr(schema, "__origin__", None) or schema
+    if schema is None:
+        return JSONSerializer(None)
+    if _is_pydantic_model(schema):
+        return PydanticSerializer(schema)
+    if isinstance(schema, type) and dataclasses.is_dataclass(schema):
+        return DataclassSerializer(schema)
+    if isinstance(origin, type):
+        if issubclass(origin, bytes):
+            return BytesSerializer()
+        if issubclass(origin, datetime.date):
+            return DatetimeSerializer(origin)
+        if issubclass(origin, _JSON_TYPES):
+            return JSONSerializer(schema)
+    raise TypeError(
+        f"no default serializer for {schema!r}; use str, int, float, bool, list, dict, None, "
+        "bytes, datetime, date, a dataclass or a pydantic model, or pass serializer=..."
+    )
+
+
+def check_instance(schema: Any, message: object, what: str) -> None:
+    """Raise `PayloadTypeError` unless `message` fits `schema` (bool is not a number)."""
+    from .errors import PayloadTypeError
+
+    if schema is None or schema is type(None):
+        ok = message is None
+    else:
+        origin = getattr(schema, "__origin__", None) or schema
+        if not isinstance(origin, type):
+            return
+        if origin is float:
+            ok = isinstance(message, int | float) and not isinstance(message, bool)
+        elif origin is int:
+            ok = isinstance(message, int) and not isinstance(message, bool)
+        elif origin is datetime.date:
+            ok = isinstance(message, datetime.date) and not isinstance(message, datetime.datetime)
+        else:
+            ok = isinstance(message, origin)
+    if not ok:
+        raise PayloadTypeError(
+            f"{what} must be {_type_name(schema)}, got {type(message).__name__}: {message!r:.80}"
+        )
+
+
+def _type_name(schema: Any) -> str:
+    if schema is None:
+        return "None"
+    return getattr(schema, "__name__", None) or repr(schema)
+
+
+def encode(serializer: Serializer[Any], message: object, what: str) -> bytes:
+    """Encode with `serializer`, turning any failure into `SerializationError`."""
+    try:
+        data = serializer.encode(message)
+    except Exception as exc:
+        raise SerializationError(f"cannot encode {what}: {type(exc).__name__}: {exc}") from exc
+    if not isinstance(data, bytes | bytearray):
+        raise SerializationError(
+            f"{type(serializer).__name__}.encode() returned {type(data).__name__}, not bytes"
+        )
+    return bytes(data)
+
+
+def decode(serializer: Serializer[Any], schema: Any, data: bytes, what: str) -> Any:
+    """Decode and type-check, turning any failure into `SerializationError`."""
+    from .errors import PayloadTypeError
+
+    try:
+        message = serializer.decode(data)
+    except Exception as exc:
+        raise SerializationError(
+            f"cannot decode {what} ({len(data)} bytes): {type(exc).__name__}: {exc}"
+        ) from exc
+    if isinstance(serializer, JSONSerializer | DatetimeSerializer | BytesSerializer):
+        try:
+            check_instance(schema, message, what)
+        except PayloadTypeError as exc:
+            raise SerializationError(str(exc)) from exc
+    return message
+
+
+def type_label(schema: Any) -> str:
+    """A short human label for a schema, used by the admin and logs."""
+    return _type_name(schema)

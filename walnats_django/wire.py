@@ -1,0 +1,130 @@
+"""Header names and header building: the wire format shared with walnats 1.2.6."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import re
+import time
+from collections.abc import Mapping
+
+from .errors import InvalidHeader
+
+# walnats 1.2.6 headers
+HEADER_REPLY = "Walnats-Reply"
+HEADER_DELAY = "Walnats-Delay"
+HEADER_TRACE = "Walnats-Trace"
+HEADER_MSG_ID = "Nats-Msg-Id"
+# walnats-django extensions; a plain walnats peer ignores them
+HEADER_DEADLINE = "Walnats-Deadline"
+"""Epoch seconds after which the requester no longer waits for the answer."""
+HEADER_ACCEPT_ERRORS = "Walnats-Accept-Errors"
+"""Set by requesters that understand error answers; only they get one."""
+HEADER_ERROR = "Walnats-Error"
+"""On an error answer: the remote exception's type name; the body is its message."""
+HEADER_ACTOR = "Walnats-Actor"
+"""On an error answer: the actor that failed."""
+
+_HEADER_NAME = re.compile(r"[!-9;-~]+")  # printable ASCII without ':' (RFC 7230 token-ish)
+
+
+@dataclasses.dataclass(frozen=True)
+class CloudEvent:
+    """CloudEvents attributes, sent as `ce-<attr>` headers (NATS protocol binding)."""
+
+    id: str
+    source: str
+    type: str
+    specversion: str = "1.0"
+    datacontenttype: str | None = None
+    dataschema: str | None = None
+    subject: str | None = None
+    time: datetime.datetime | None = None
+
+    def as_headers(self) -> dict[str, str]:
+        """The `ce-*` headers for this event."""
+        headers: dict[str, str] = {}
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if value is None:
+                continue
+            if isinstance(value, datetime.datetime):
+                value = value.isoformat()
+            headers[f"ce-{field.name}"] = str(value)
+        return headers
+
+
+def _check(name: str, value: str) -> None:
+    if not _HEADER_NAME.fullmatch(name):
+        raise InvalidHeader(f"header name {name!r} must be printable ASCII without spaces or ':'.")
+    if "\r" in value or "\n" in value or "\0" in value:
+        raise InvalidHeader(f"header {name!r} must not contain CR, LF or NUL: {value!r:.80}")
+
+
+def build_headers(
+    *,
+    uid: str | None = None,
+    trace_id: str | None = None,
+    delay: float | None = None,
+    meta: CloudEvent | Mapping[str, str] | None = None,
+    deadline: float | None = None,
+) -> dict[str, str]:
+    """Headers for an emitted or requested message, validated against header injection."""
+    headers: dict[str, str] = {}
+    if meta is not None:
+        if isinstance(meta, CloudEvent):
+            headers.update(meta.as_headers())
+            if uid is None:
+                uid = meta.id
+        elif isinstance(meta, Mapping):
+            for key, value in meta.items():
+                if not isinstance(key, str) or not isinstance(value, str):
+                    raise InvalidHeader(f"meta must map str to str, got {key!r}: {value!r:.40}.")
+                headers[key] = value
+        else:
+            raise InvalidHeader(f"meta must be a dict or CloudEvent, got {type(meta).__name__}.")
+        for key, value in headers.items():
+            _check(key, value)
+    if uid is not None:
+        _check(HEADER_MSG_ID, _str("uid", uid))
+        headers[HEADER_MSG_ID] = uid
+    if trace_id is not None:
+        _check(HEADER_TRACE, _str("trace_id", trace_id))
+        headers[HEADER_TRACE] = trace_id
+    if delay is not None:
+        if isinstance(delay, bool) or not isinstance(delay, int | float) or delay < 0:
+            raise InvalidHeader(f"delay must be a number of seconds >= 0, got {delay!r}.")
+        headers[HEADER_DELAY] = repr(time.time() + delay)
+    if deadline is not None:
+        headers[HEADER_DEADLINE] = repr(deadline)
+    return headers
+
+
+def _str(what: str, value: object) -> str:
+    if not isinstance(value, str) or not value:
+        raise InvalidHeader(f"{what} must be a non-empty str, got {value!r}.")
+    return value
+
+
+def encoded_size(headers: Mapping[str, str]) -> int:
+    """Bytes the headers take on the wire (`NATS/1.0` block), for the max_payload check."""
+    if not headers:
+        return 0
+    return 12 + sum(len(k.encode()) + len(v.encode()) + 4 for k, v in headers.items()) + 2
+
+
+def is_safe_reply(subject: str, inbox_prefix: str) -> bool:
+    """Whether an answer may be published to `subject`: a literal subject under the inbox prefix."""
+    from .names import is_subject
+
+    return subject.startswith(inbox_prefix + ".") and is_subject(subject)
+
+
+def parse_float(value: str | None) -> float | None:
+    """A header float, or None when absent or malformed."""
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None

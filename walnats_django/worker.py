@@ -1,0 +1,386 @@
+"""The worker: hosts actors as durable pull consumers and runs their handlers.
+
+A plain class so it can run in `runactors`, in tests, or embedded; the command only wires it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import os
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from django.db import close_old_connections
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+
+from .actors import Actor
+from .conf import walnats_settings
+from .connection import open_nats
+from .errors import NatsUnavailable, SerializationError, WalnatsError
+from .jetstream import ensure_consumer, ensure_stream
+from .names import actor_name_problem, event_name_problem, require_valid
+from .puller import Puller
+from .serializers import decode, encode
+from .wire import (
+    HEADER_ACCEPT_ERRORS,
+    HEADER_ACTOR,
+    HEADER_DEADLINE,
+    HEADER_DELAY,
+    HEADER_ERROR,
+    HEADER_REPLY,
+    is_safe_reply,
+    parse_float,
+)
+
+logger = logging.getLogger("walnats_django.worker")
+
+MAX_ERROR_MESSAGE = 4096
+
+
+class ConsumerLost(WalnatsError):
+    """The actor's consumer or stream vanished and registration is off; run with registration."""
+
+
+class _Capacity:
+    """A process-wide cap on jobs, shared by all actors (None: only per-actor caps)."""
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit = limit
+        self.busy = 0
+
+    def free(self) -> int:
+        return 1 << 30 if self.limit is None else self.limit - self.busy
+
+
+class ActorRunner:
+    """Pulls messages for one actor and runs a job for each."""
+
+    def __init__(self, worker: Worker, actor: Actor[Any, Any], nc: NATS) -> None:
+        self.worker = worker
+        self.actor = actor
+        self.nc = nc
+        self.max_jobs = actor.max_jobs
+        self.jobs: set[asyncio.Task[None]] = set()
+        self.wake = asyncio.Event()
+        self.stopping = False
+        self.lost: str | None = None
+        self.puller = Puller(
+            nc, actor.event.stream_name, actor.name,
+            batch=min(worker.batch or actor.max_jobs, actor.max_jobs), no_wait=worker.burst,
+            on_message=self._on_message, on_status=self.wake.set, on_lost=self._on_lost,
+        )
+
+    def _on_lost(self, reason: str) -> None:
+        self.lost = reason
+        self.wake.set()
+
+    def _on_message(self, msg: Msg) -> None:
+        if self.stopping:
+            # Hand it back at once so another worker gets it without waiting for AckWait.
+            self._track(asyncio.ensure_future(msg.nak()))
+            return
+        self.worker.capacity.busy += 1
+        self._track(asyncio.ensure_future(self._job(msg)))
+
+    def _track(self, task: asyncio.Task[None] | asyncio.Future[None]) -> None:
+        assert isinstance(task, asyncio.Task)
+        self.jobs.add(task)
+        task.add_done_callback(self._job_done)
+
+    def _job_done(self, task: asyncio.Task[None]) -> None:
+        self.jobs.discard(task)
+        self.wake.set()
+
+    def free_slots(self) -> int:
+        own = self.max_jobs - len(self.jobs)
+        return min(own, self.worker.capacity.free())
+
+    async def run(self) -> None:
+        """Pull until stopped (or, in burst mode, until the consumer has nothing left)."""
+        await self.puller.start()
+        while not self.stopping:
+            self.wake.clear()
+            if self.lost is not None:
+                await self._recover()
+                continue
+            try:
+                await self.puller.top_up(self.free_slots())
+            except Exception as exc:  # noqa: BLE001 - connection trouble; retried on next wake
+                logger.debug("Pull request failed actor=%s error=%r", self.actor.name, exc)
+            if self.worker.burst and self.puller.empty and not self.jobs and not self.puller.credits:
+                return
+            try:
+                await asyncio.wait_for(self.wake.wait(), timeout=self.puller.next_expiry())
+            except TimeoutError:
+                pass
+
+    async def _recover(self) -> None:
+        reason, self.lost = self.lost, None
+        self.puller.reset()
+        if not self.worker.register:
+            raise ConsumerLost(
+                f"consumer {self.actor.name!r} on stream {self.actor.event.stream_name!r} is gone "
+                f"({reason}) and registration is off (--no-register); re-create it or drop the flag."
+            )
+        logger.warning("Consumer gone actor=%s reason=%s; re-creating it", self.actor.name, reason)
+        try:
+            await ensure_stream(self.worker.js, self.actor.event)
+            await ensure_consumer(self.worker.js, self.actor)
+        except Exception as exc:  # noqa: BLE001 - retry after a pause
+            logger.warning("Re-creating consumer actor=%s failed: %r", self.actor.name, exc)
+            self.lost = reason
+            await asyncio.sleep(1.0)
+
+    async def stop_pulling(self) -> None:
+        self.stopping = True
+        self.wake.set()
+
+    async def _job(self, msg: Msg) -> None:
+        actor = self.actor
+        headers = msg.headers or {}
+        try:
+            delayed_until = parse_float(headers.get(HEADER_DELAY))
+            if delayed_until is not None and delayed_until - time.time() > 0.001:
+                await msg.nak(delay=delayed_until - time.time())
+                return
+            deadline = parse_float(headers.get(HEADER_DEADLINE))
+            if deadline is not None and time.time() > deadline:
+                self.worker.stats["expired"] += 1
+                logger.debug("Dropped expired request actor=%s seq=%s", actor.name, _seq(msg))
+                await msg.ack()
+                return
+            await self._handle(msg, headers)
+        except asyncio.CancelledError:
+            if not msg._ackd:
+                await asyncio.shield(msg.nak())
+            raise
+        finally:
+            self.worker.capacity.busy -= 1
+
+    async def _handle(self, msg: Msg, headers: dict[str, str]) -> None:
+        actor = self.actor
+        try:
+            payload = decode(actor.event.payload_serializer, actor.event.schema, msg.data,
+                             f"payload of event {actor.event.name!r}")
+        except SerializationError as exc:
+            self.worker.stats["terminated"] += 1
+            logger.error("Undecodable message terminated actor=%s stream=%s seq=%s error=%s",
+                         actor.name, actor.event.stream_name, _seq(msg), exc)
+            await msg.term()
+            await self._answer_error(msg, headers, exc)
+            return
+        pulse = asyncio.ensure_future(self._pulse(msg))
+        try:
+            result = await asyncio.wait_for(self._call(payload), timeout=actor.job_timeout)
+        except Exception as exc:  # noqa: BLE001 - any handler failure is retried
+            pulse.cancel()
+            attempt = _attempt(msg)
+            delay = actor.retry_delay_for(attempt)
+            self.worker.stats["failed"] += 1
+            if isinstance(exc, TimeoutError):
+                exc = TimeoutError(f"job_timeout of {actor.job_timeout:g}s exceeded")
+                logger.error("Job timed out actor=%s seq=%s attempt=%s", actor.name, _seq(msg), attempt)
+            else:
+                logger.exception("Job failed actor=%s seq=%s attempt=%s retry_in=%ss",
+                                 actor.name, _seq(msg), attempt, delay)
+            await msg.nak(delay=delay)
+            await self._answer_error(msg, headers, exc)
+            return
+        pulse.cancel()
+        await msg.ack()
+        self.worker.stats["handled"] += 1
+        if actor.event.has_response:
+            await self._answer(msg, headers, result)
+
+    async def _call(self, payload: Any) -> Any:
+        if self.actor.is_async:
+            return await self.actor.handler(payload)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self.worker.executor, functools.partial(_run_sync_job, self.actor.handler, payload)
+        )
+
+    async def _pulse(self, msg: Msg) -> None:
+        interval = self.actor.ack_wait / 2
+        while True:
+            await asyncio.sleep(interval)
+            await msg.in_progress()
+
+    def _reply_subject(self, msg: Msg, headers: dict[str, str]) -> str | None:
+        reply = headers.get(HEADER_REPLY)
+        if reply is None:
+            return None
+        if not is_safe_reply(reply, self.worker.inbox_prefix):
+            logger.warning("Refused unsafe reply subject actor=%s seq=%s reply=%r",
+                           self.actor.name, _seq(msg), reply[:200])
+            return None
+        return reply
+
+    async def _answer(self, msg: Msg, headers: dict[str, str], result: Any) -> None:
+        reply = self._reply_subject(msg, headers)
+        if reply is None:
+            return
+        event = self.actor.event
+        try:
+            data = encode(event.answer_serializer, result, f"answer of actor {self.actor.name!r}")
+        except SerializationError as exc:
+            logger.error("Cannot encode answer actor=%s seq=%s error=%s", self.actor.name, _seq(msg), exc)
+            await self._answer_error(msg, headers, exc)
+            return
+        await self.nc.publish(reply, data)
+
+    async def _answer_error(self, msg: Msg, headers: dict[str, str], exc: BaseException) -> None:
+        if HEADER_ACCEPT_ERRORS not in headers:
+            return
+        reply = self._reply_subject(msg, headers)
+        if reply is None:
+            return
+        text = str(exc) or type(exc).__name__
+        await self.nc.publish(reply, text.encode()[:MAX_ERROR_MESSAGE], headers={
+            HEADER_ERROR: type(exc).__name__, HEADER_ACTOR: self.actor.name,
+        })
+
+
+def _run_sync_job(handler: Any, payload: Any) -> Any:
+    close_old_connections()
+    try:
+        return handler(payload)
+    finally:
+        close_old_connections()
+
+
+def _seq(msg: Msg) -> int | str:
+    try:
+        return int(msg.metadata.sequence.stream)
+    except Exception:  # noqa: BLE001 - not a JetStream message
+        return "?"
+
+
+def _attempt(msg: Msg) -> int:
+    try:
+        return int(msg.metadata.num_delivered)
+    except Exception:  # noqa: BLE001 - not a JetStream message
+        return 1
+
+
+class Worker:
+    """Runs the given actors until `stop()` (or, with `burst`, until no messages are left)."""
+
+    def __init__(
+        self, actors: Sequence[Actor[Any, Any]], *, batch: int | None = None,
+        max_jobs: int | None = None, burst: bool = False, register: bool = True,
+        shutdown_timeout: float | None = None,
+    ) -> None:
+        if not actors:
+            raise ValueError("Worker needs at least one actor; register actors in an app's actors.py.")
+        for actor in actors:
+            require_valid(actor_name_problem(actor.name))
+            require_valid(event_name_problem(actor.event.name))
+        self.actors = tuple(actors)
+        self.batch = batch
+        self.burst = burst
+        self.register = register
+        self.capacity = _Capacity(max_jobs)
+        self.shutdown_timeout = (walnats_settings.SHUTDOWN_TIMEOUT if shutdown_timeout is None
+                                 else shutdown_timeout)
+        self.inbox_prefix = walnats_settings.INBOX_PREFIX
+        sync_threads = sum(a.max_jobs for a in self.actors if not a.is_async) or 1
+        self.executor = ThreadPoolExecutor(max_workers=min(sync_threads, max_jobs or sync_threads),
+                                           thread_name_prefix="walnats-job")
+        self.stats = {"handled": 0, "failed": 0, "expired": 0, "terminated": 0}
+        self._stop = asyncio.Event()
+        self._runners: list[ActorRunner] = []
+        self.nc: NATS | None = None
+
+    @property
+    def js(self) -> Any:
+        assert self.nc is not None
+        return self.nc.jetstream()
+
+    def stop(self) -> None:
+        """Ask the worker to stop pulling and finish running jobs (safe to call twice)."""
+        self._stop.set()
+
+    async def _connect(self) -> NATS:
+        delay = 0.5
+        while True:
+            try:
+                return await open_nats(walnats_settings.CONNECT_TIMEOUT,
+                                       disconnected_cb=self._disconnected,
+                                       reconnected_cb=self._reconnected)
+            except NatsUnavailable as exc:
+                logger.warning("Waiting for NATS: %s", exc)
+            try:
+                await asyncio.wait_for(self._stop.wait(), timeout=delay)
+            except TimeoutError:
+                delay = min(delay * 2, 5.0)
+                continue
+            raise asyncio.CancelledError
+
+    async def _disconnected(self) -> None:
+        logger.warning("Disconnected from NATS; pulling resumes on reconnect")
+
+    async def _reconnected(self) -> None:
+        logger.info("Reconnected to NATS")
+        for runner in self._runners:
+            runner.puller.reset()
+            runner.wake.set()
+
+    async def run(self) -> None:
+        """Connect, register, pull and handle; returns after a graceful shutdown."""
+        try:
+            self.nc = await self._connect()
+        except asyncio.CancelledError:
+            return
+        try:
+            if self.register:
+                for event in {a.event.name: a.event for a in self.actors}.values():
+                    await ensure_stream(self.js, event)
+                for actor in self.actors:
+                    await ensure_consumer(self.js, actor)
+            self._runners = [ActorRunner(self, actor, self.nc) for actor in self.actors]
+            logger.info("Worker started pid=%s actors=%s burst=%s", os.getpid(),
+                        ",".join(f"{a.name}({a.event.name})" for a in self.actors), self.burst)
+            pulling = [asyncio.ensure_future(r.run()) for r in self._runners]
+            stopping = asyncio.ensure_future(self._stop.wait())
+            running = set(pulling)
+            error: BaseException | None = None
+            while running and error is None and not self._stop.is_set():
+                done, _ = await asyncio.wait(running | {stopping}, return_when=asyncio.FIRST_COMPLETED)
+                running -= done
+                error = next((t.exception() for t in done if t in pulling and t.exception()), None)
+            await self._shutdown(pulling, stopping)
+            if error is not None:
+                raise error
+        finally:
+            self.executor.shutdown(wait=False, cancel_futures=True)
+            if self.nc is not None and not self.nc.is_closed:
+                try:
+                    await self.nc.drain()
+                except Exception:  # noqa: BLE001 - closing anyway
+                    await self.nc.close()
+            logger.info("Worker stopped %s", " ".join(f"{k}={v}" for k, v in self.stats.items()))
+
+    async def _shutdown(self, pulling: list[asyncio.Task[None]], stopping: asyncio.Future[Any]) -> None:
+        for runner in self._runners:
+            await runner.stop_pulling()
+        await asyncio.wait(pulling, timeout=2)
+        stopping.cancel()
+        jobs = {job for runner in self._runners for job in runner.jobs}
+        if jobs:
+            logger.info("Shutting down: waiting for %d running job(s) up to %gs",
+                        len(jobs), self.shutdown_timeout)
+            _, late = await asyncio.wait(jobs, timeout=self.shutdown_timeout)
+            if late:
+                logger.warning("Cancelling %d job(s) still running after %gs; they are handed back",
+                               len(late), self.shutdown_timeout)
+                for job in late:
+                    job.cancel()
+                await asyncio.wait(late, timeout=2)
+        for runner in self._runners:
+            await runner.puller.stop()

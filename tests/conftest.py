@@ -63,10 +63,14 @@ class WorkerProcess:
             self.lines.append(line.rstrip("\n"))
             self._new.put(line)
 
-    def wait_for_line(self, needle: str, timeout: float = 15.0) -> str:
-        """Block until a log line containing `needle` appears (past lines count)."""
+    def mark(self) -> int:
+        """A position in the log; pass it as `since` to ignore older lines."""
+        return len(self.lines)
+
+    def wait_for_line(self, needle: str, timeout: float = 15.0, since: int = 0) -> str:
+        """Block until a log line containing `needle` appears at or after line `since`."""
         deadline = time.monotonic() + timeout
-        seen = 0
+        seen = since
         while True:
             for line in self.lines[seen:]:
                 if needle in line:
@@ -128,4 +132,4 @@ def start_worker(nats_server: NatsServer, record_dir: Path) -> Iterator[Callable
 def worker(start_worker: Callable[..., WorkerProcess]) -> WorkerProcess:
     """One shared worker running the example and test actors that answer quickly."""
     return start_worker("--actor", "count-words", "--actor", "send-welcome", "--actor", "echo",
-                        "--actor", "fail", "--actor", "note")
+                        "--actor", "fail")

@@ -63,24 +63,29 @@ async def open_nats(timeout: float, **callbacks: Any) -> NATS:
     options = connect_options(**callbacks)
     servers = options["servers"]
     loop = asyncio.get_running_loop()
-    failed: asyncio.Future[BaseException] = loop.create_future()
+    failed: asyncio.Future[None] = loop.create_future()
     errors: list[BaseException] = []
     user_error_cb = options.pop("error_cb", None)
 
     async def error_cb(exc: Exception) -> None:
-        errors.append(exc)
-        if len(errors) >= len(servers) and not failed.done():
-            failed.set_result(exc)
+        if not failed.done() and not nc.is_connected and len(errors) < len(servers):
+            errors.append(exc)
+            if len(errors) == len(servers):
+                failed.set_result(None)
+        elif isinstance(exc, OSError | asyncio.TimeoutError):
+            logger.debug("NATS connection attempt failed: %r", exc)
+        else:
+            logger.warning("NATS error: %s: %s", type(exc).__name__, exc)
         if user_error_cb is not None:
             await user_error_cb(exc)
-        elif failed.done() and not isinstance(exc, OSError | asyncio.TimeoutError):
-            logger.warning("NATS error: %s: %s", type(exc).__name__, exc)
 
     nc = NATS()
-    connecting = asyncio.ensure_future(nc.connect(error_cb=error_cb, **options))
-    done, _ = await asyncio.wait({connecting, failed}, timeout=timeout,
+    connecting: asyncio.Future[None] = asyncio.ensure_future(nc.connect(error_cb=error_cb, **options))
+    done, _ = await asyncio.wait([connecting, failed], timeout=timeout,
                                  return_when=asyncio.FIRST_COMPLETED)
     if connecting in done and connecting.exception() is None:
+        if not failed.done():
+            failed.set_result(None)
         return nc
     connecting.cancel()
     try:
@@ -91,6 +96,22 @@ async def open_nats(timeout: float, **callbacks: Any) -> NATS:
     shown = ", ".join(_redact(s) for s in servers)
     reason = f"{type(cause).__name__}: {cause}" if cause else f"no answer within {timeout:g}s"
     raise NatsUnavailable(f"cannot connect to NATS at {shown} ({reason}).") from cause
+
+
+async def close_nats(nc: NATS, drain_timeout: float = 2.0) -> None:
+    """Drain when connected (flushes pending publishes and acks), else just close.
+
+    The drain is bounded: a server that died a moment ago never answers its PING.
+    """
+    if nc.is_closed:
+        return
+    if nc.is_connected:
+        try:
+            await asyncio.wait_for(nc.drain(), drain_timeout)
+            return
+        except (Exception, TimeoutError) as exc:  # noqa: BLE001 - closing anyway
+            logger.debug("Drain failed, closing: %r", exc)
+    await nc.close()
 
 
 def _redact(url: str) -> str:
@@ -140,7 +161,7 @@ class Connection:
                 holder[0].fail_unacked(NatsUnavailable("the connection to NATS was lost."))
 
         async def reconnected_cb() -> None:
-            logger.info("Reconnected to NATS url=%s", _redact(str(holder[0].nc.connected_url)) if holder else "?")
+            logger.info("Reconnected to NATS")
 
         nc = await open_nats(timeout, disconnected_cb=disconnected_cb, reconnected_cb=reconnected_cb)
         inbox = f"{walnats_settings.INBOX_PREFIX}.{NUID().next().decode()}"
@@ -298,11 +319,7 @@ class Connection:
         """Drain and close; pending requests fail with `NatsUnavailable`."""
         self.closing = True
         self.fail_all(NatsUnavailable("the NATS connection was closed."))
-        if not self.nc.is_closed:
-            try:
-                await self.nc.drain()
-            except Exception:  # noqa: BLE001 - closing anyway
-                await self.nc.close()
+        await close_nats(self.nc)
 
     def fail_all(self, exc: BaseException) -> None:
         """Fail every pending request (used when the connection goes away)."""

@@ -20,7 +20,7 @@ from nats.aio.msg import Msg
 
 from .actors import Actor
 from .conf import walnats_settings
-from .connection import open_nats
+from .connection import close_nats, open_nats
 from .errors import NatsUnavailable, SerializationError, WalnatsError
 from .jetstream import ensure_consumer, ensure_stream
 from .names import actor_name_problem, event_name_problem, require_valid
@@ -94,6 +94,8 @@ class ActorRunner:
 
     def _job_done(self, task: asyncio.Task[None]) -> None:
         self.jobs.discard(task)
+        # In burst mode a finished job means "look again": new messages may have come.
+        self.puller.empty = False
         self.wake.set()
 
     def free_slots(self) -> int:
@@ -108,12 +110,12 @@ class ActorRunner:
             if self.lost is not None:
                 await self._recover()
                 continue
+            if self.worker.burst and self.puller.empty and not self.jobs and not self.puller.credits:
+                return
             try:
                 await self.puller.top_up(self.free_slots())
             except Exception as exc:  # noqa: BLE001 - connection trouble; retried on next wake
                 logger.debug("Pull request failed actor=%s error=%r", self.actor.name, exc)
-            if self.worker.burst and self.puller.empty and not self.jobs and not self.puller.credits:
-                return
             try:
                 await asyncio.wait_for(self.wake.wait(), timeout=self.puller.next_expiry())
             except TimeoutError:
@@ -174,6 +176,7 @@ class ActorRunner:
             await msg.term()
             await self._answer_error(msg, headers, exc)
             return
+        logger.debug("Job started actor=%s seq=%s attempt=%s", actor.name, _seq(msg), _attempt(msg))
         pulse = asyncio.ensure_future(self._pulse(msg))
         try:
             result = await asyncio.wait_for(self._call(payload), timeout=actor.job_timeout)
@@ -359,11 +362,8 @@ class Worker:
                 raise error
         finally:
             self.executor.shutdown(wait=False, cancel_futures=True)
-            if self.nc is not None and not self.nc.is_closed:
-                try:
-                    await self.nc.drain()
-                except Exception:  # noqa: BLE001 - closing anyway
-                    await self.nc.close()
+            if self.nc is not None:
+                await close_nats(self.nc)
             logger.info("Worker stopped %s", " ".join(f"{k}={v}" for k, v in self.stats.items()))
 
     async def _shutdown(self, pulling: list[asyncio.Task[None]], stopping: asyncio.Future[Any]) -> None:

@@ -6,6 +6,6 @@ from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
 
-from walnats_django.asgi import with_lifespan  # noqa: E402  (after Django is set up)
+from walnats_django.asgi import with_lifespan
 
 application = with_lifespan(get_asgi_application())

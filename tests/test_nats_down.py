@@ -26,16 +26,15 @@ async def test_unreachable_nats_fails_fast() -> None:
 
 
 def test_unreachable_nats_fails_fast_from_sync_code() -> None:
-    with override_settings(WALNATS={"SERVERS": [f"nats://127.0.0.1:{free_port()}"]}):
-        with pytest.raises(NatsUnavailable):
-            walnats_django.emit_sync(ECHO, "x")
+    closed = [f"nats://127.0.0.1:{free_port()}"]
+    with override_settings(WALNATS={"SERVERS": closed}), pytest.raises(NatsUnavailable):
+        walnats_django.emit_sync(ECHO, "x")
 
 
 def test_credentials_are_not_shown_in_errors() -> None:
     url = f"nats://alice:s3cret@127.0.0.1:{free_port()}"
-    with override_settings(WALNATS={"SERVERS": [url]}):
-        with pytest.raises(NatsUnavailable) as info:
-            walnats_django.request_sync(ECHO, "x")
+    with override_settings(WALNATS={"SERVERS": [url]}), pytest.raises(NatsUnavailable) as info:
+        walnats_django.request_sync(ECHO, "x")
     assert "s3cret" not in str(info.value)
     assert "alice" not in str(info.value)
 

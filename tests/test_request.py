@@ -104,9 +104,9 @@ async def test_timeout_is_request_timeout(worker: WorkerProcess) -> None:
     await ensure_stream(conn.js, SLOW)
     # The stream has the `slow` consumer only when a worker registered it; no worker runs it
     # here, so the message waits: the request must end with RequestTimeout after ~timeout.
-    from walnats_django.jetstream import ensure_consumer
     from tests.testapp.actors import slow  # noqa: F401
     from walnats_django import registry
+    from walnats_django.jetstream import ensure_consumer
 
     actor = next(a for a in registry.actors if a.name == "slow")
     await ensure_consumer(conn.js, actor)

@@ -131,7 +131,9 @@ async def test_headers_on_the_wire_match_walnats(nats_server: NatsServer, worker
     await nc.close()
 
 
-async def test_stream_and_consumer_config_match_walnats(nats_server: NatsServer, worker: WorkerProcess) -> None:
+async def test_stream_and_consumer_config_match_walnats(
+    nats_server: NatsServer, worker: WorkerProcess
+) -> None:
     nc = await _raw_connection(nats_server)
     js = nc.jetstream()
     stream = await js.stream_info("test-echo")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Generic, TypeVar
+import math
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Generic, TypeVar
 
 from .events import Event
 
@@ -16,7 +17,7 @@ R = TypeVar("R")
 def _positive(owner: str, name: str, value: object, *, allow_none: bool = False) -> None:
     if value is None and allow_none:
         return
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
         raise ValueError(f"{owner}: {name} must be a positive number, got {value!r}.")
 
 
@@ -53,15 +54,16 @@ class Actor(Generic[T, R]):
             raise TypeError(f"{owner}: handler must be callable, got {self.handler!r}.")
         _positive(owner, "ack_wait", self.ack_wait)
         _positive(owner, "job_timeout", self.job_timeout)
-        _positive(owner, "max_attempts", self.max_attempts, allow_none=True)
         for field in ("max_attempts", "max_ack_pending", "max_jobs"):
             _positive(owner, field, getattr(self, field), allow_none=field == "max_attempts")
             value = getattr(self, field)
             if value is not None and not isinstance(value, int):
                 raise ValueError(f"{owner}: {field} must be an int, got {value!r}.")
+        if isinstance(self.retry_delay, str | bytes) or not isinstance(self.retry_delay, Iterable):
+            raise ValueError(f"{owner}: retry_delay must be a sequence of seconds, got {self.retry_delay!r}.")
         delays = tuple(self.retry_delay)
         for delay in delays:
-            if isinstance(delay, bool) or not isinstance(delay, int | float) or delay < 0:
+            if isinstance(delay, bool) or not isinstance(delay, int | float) or not 0 <= delay < math.inf:
                 raise ValueError(f"{owner}: retry_delay values must be numbers >= 0, got {delay!r}.")
         object.__setattr__(self, "retry_delay", delays)
 

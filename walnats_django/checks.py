@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from django.apps import AppConfig
 from django.conf import settings
@@ -31,7 +32,7 @@ def check_settings(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
         return [Error(f"WALNATS must be a dict, got {type(raw).__name__}.",
                       hint="Set WALNATS = {...} in settings.", id="walnats_django.E010")]
     errors: list[CheckMessage] = []
-    unknown = sorted(set(raw) - set(DEFAULTS))
+    unknown = sorted(map(str, set(raw) - set(DEFAULTS)))
     if unknown:
         errors.append(Error(f"Unknown WALNATS key(s): {', '.join(unknown)}.",
                             hint=f"Known keys: {', '.join(DEFAULTS)}.", id="walnats_django.E011"))
@@ -39,7 +40,7 @@ def check_settings(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
     errors += _check_connect_options(raw.get("CONNECT_OPTIONS", {}))
     for key in ("REQUEST_TIMEOUT", "CONNECT_TIMEOUT", "SHUTDOWN_TIMEOUT"):
         value = raw.get(key, DEFAULTS[key])
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
             errors.append(Error(f"WALNATS[{key!r}] must be a positive number of seconds, got {value!r}.",
                                 hint=f"The default is {DEFAULTS[key]}.", id="walnats_django.E014"))
     prefix = raw.get("INBOX_PREFIX", DEFAULTS["INBOX_PREFIX"])
@@ -60,7 +61,7 @@ def _check_servers(value: object) -> list[CheckMessage]:
                       hint="For example 'nats://127.0.0.1:4222', or set NATS_URL.", id="walnats_django.E012")]
     errors: list[CheckMessage] = []
     for url in value:
-        parts = urlsplit(url) if isinstance(url, str) else None
+        parts = _split(url)
         if parts is None or parts.scheme not in NATS_SCHEMES or not parts.hostname:
             shown = _redact(url)
             errors.append(Error(f"NATS server URL {shown!r} is not a nats://, tls://, ws:// or wss:// URL.",
@@ -76,7 +77,7 @@ def _check_connect_options(value: object) -> list[CheckMessage]:
 
     accepted = set(inspect.signature(Client.connect).parameters) - {"self"}
     errors: list[CheckMessage] = []
-    for key in sorted(value):
+    for key in sorted(value, key=str):
         if key in RESERVED_CONNECT_OPTIONS:
             errors.append(Error(f"WALNATS['CONNECT_OPTIONS'][{key!r}] is set by walnats-django itself.",
                                 hint="Use WALNATS['SERVERS'] / ['INBOX_PREFIX'] instead, or remove it.",
@@ -94,10 +95,22 @@ def _is_inbox_prefix(value: object) -> bool:
     return isinstance(value, str) and is_subject(value)
 
 
+def _split(url: object) -> SplitResult | None:
+    if not isinstance(url, str):
+        return None
+    try:
+        return urlsplit(url)
+    except ValueError:  # e.g. an unclosed IPv6 bracket: a check must report it, not crash
+        return None
+
+
 def _redact(url: object) -> object:
     if not isinstance(url, str):
         return url
-    parts = urlsplit(url)
+    parts = _split(url)
+    if parts is None:
+        scheme, sep, rest = url.partition("://")
+        return f"{scheme}://***@{rest.rpartition('@')[2]}" if sep and "@" in rest else url
     if parts.password:
         return url.replace(f":{parts.password}@", ":***@")
     return url

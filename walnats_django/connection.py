@@ -7,6 +7,7 @@ no SUB/UNSUB per request. The PubAck and the actor's answer both arrive there.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -21,7 +22,6 @@ from nats.js import JetStreamContext
 from nats.nuid import NUID
 
 from .conf import walnats_settings
-from .wire import HEADER_ACCEPT_ERRORS, HEADER_REPLY
 from .errors import (
     DuplicateRequest,
     EventNotRegistered,
@@ -30,6 +30,7 @@ from .errors import (
     PublishRejected,
     RequestTimeout,
 )
+from .wire import HEADER_ACCEPT_ERRORS, HEADER_REPLY
 
 logger = logging.getLogger("walnats_django.connection")
 
@@ -81,21 +82,28 @@ async def open_nats(timeout: float, **callbacks: Any) -> NATS:
 
     nc = NATS()
     connecting: asyncio.Future[None] = asyncio.ensure_future(nc.connect(error_cb=error_cb, **options))
-    done, _ = await asyncio.wait([connecting, failed], timeout=timeout,
-                                 return_when=asyncio.FIRST_COMPLETED)
+    try:
+        done, _ = await asyncio.wait([connecting, failed], timeout=timeout,
+                                     return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        # Unlimited reconnects would keep a cancelled connect retrying forever.
+        await asyncio.shield(_abandon(connecting, nc))
+        raise
     if connecting in done and connecting.exception() is None:
         if not failed.done():
             failed.set_result(None)
         return nc
-    connecting.cancel()
-    try:
-        await nc.close()
-    except Exception:  # noqa: BLE001 - best effort after a failed connect
-        pass
+    await _abandon(connecting, nc)
     cause = errors[-1] if errors else (connecting.exception() if connecting in done else None)
     shown = ", ".join(_redact(s) for s in servers)
     reason = f"{type(cause).__name__}: {cause}" if cause else f"no answer within {timeout:g}s"
     raise NatsUnavailable(f"cannot connect to NATS at {shown} ({reason}).") from cause
+
+
+async def _abandon(connecting: asyncio.Future[None], nc: NATS) -> None:
+    connecting.cancel()
+    with contextlib.suppress(Exception):
+        await nc.close()
 
 
 async def close_nats(nc: NATS, drain_timeout: float = 2.0) -> None:
@@ -115,7 +123,7 @@ async def close_nats(nc: NATS, drain_timeout: float = 2.0) -> None:
 
 
 def _redact(url: str) -> str:
-    at = url.find("@")
+    at = url.rfind("@")
     scheme = url.find("://")
     return url if at < 0 else url[: scheme + 3] + "***" + url[at:]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from functools import cached_property
 from typing import Any, Generic, TypeVar
 
@@ -32,7 +33,7 @@ class Limits:
             value = getattr(self, field.name)
             if value is None:
                 continue
-            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
                 raise ValueError(f"Limits.{field.name} must be a positive number or None, got {value!r}.")
             if field.name != "age" and not isinstance(value, int):
                 raise ValueError(f"Limits.{field.name} must be an int, got {value!r}.")

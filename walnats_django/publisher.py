@@ -15,7 +15,7 @@ from .events import Event
 from .names import event_name_problem, require_valid
 from .serializers import check_instance, decode, encode
 from .sync import run_sync
-from .wire import HEADER_ACTOR, HEADER_DEADLINE, HEADER_ERROR, CloudEvent, build_headers, encoded_size
+from .wire import HEADER_ACTOR, HEADER_ERROR, CloudEvent, build_headers, encoded_size
 
 T = TypeVar("T")
 R = TypeVar("R")

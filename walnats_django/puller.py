@@ -7,6 +7,7 @@ as soon as it arrives, so we send pull requests ourselves and count their credit
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import logging
 import time
@@ -70,10 +71,8 @@ class Puller:
     async def stop(self) -> None:
         if self._sub is not None:
             sub, self._sub = self._sub, None
-            try:
+            with contextlib.suppress(Exception):  # the connection may be gone already
                 await sub.unsubscribe()
-            except Exception:  # noqa: BLE001 - connection may be gone already
-                pass
 
     def reset(self) -> None:
         """Forget outstanding pulls (after a reconnect the server may have lost them)."""

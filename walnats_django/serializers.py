@@ -23,12 +23,14 @@ class Serializer(Protocol[T]):
 
 
 def _dumps(obj: object) -> bytes:
-    return json.dumps(obj, separators=_COMPACT, ensure_ascii=False).encode()
+    # walnats 1.2.6 calls json.dumps with its default ensure_ascii=True: keep the bytes identical,
+    # and lone surrogates (e.g. from surrogateescape'd file names) stay encodable as \udXXX.
+    return json.dumps(obj, separators=_COMPACT).encode()
 
 
 @dataclasses.dataclass(frozen=True)
 class JSONSerializer:
-    """`str int float bool list dict None` as compact JSON."""
+    """`str int float bool list dict None` as compact JSON (subclasses such as a `StrEnum` too)."""
 
     schema: Any
 
@@ -36,7 +38,15 @@ class JSONSerializer:
         return _dumps(message)
 
     def decode(self, data: bytes) -> Any:
-        return json.loads(data)
+        message = json.loads(data)
+        schema = self.schema
+        if (isinstance(schema, type) and schema not in _JSON_TYPES and issubclass(schema, _JSON_TYPES)
+                and not isinstance(message, schema)):
+            # A subclass such as a str/int Enum: JSON gives the base value, rebuild the subclass.
+            base = next(t for t in _JSON_TYPES if issubclass(schema, t))
+            check_instance(base, message, f"JSON value for {schema.__name__}")
+            message = self.schema(message)
+        return message
 
 
 @dataclasses.dataclass(frozen=True)

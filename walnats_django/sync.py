@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -54,10 +55,8 @@ class BackgroundLoop:
             return
         from .connection import close_connection
 
-        try:
+        with contextlib.suppress(Exception):  # shutting down anyway
             asyncio.run_coroutine_threadsafe(close_connection(), loop).result(timeout=5)
-        except Exception:  # noqa: BLE001 - shutting down anyway
-            pass
         loop.call_soon_threadsafe(loop.stop)
         if thread is not None:
             thread.join(timeout=5)

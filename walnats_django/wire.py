@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import math
 import re
 import time
 from collections.abc import Mapping
@@ -25,7 +26,8 @@ HEADER_ERROR = "Walnats-Error"
 HEADER_ACTOR = "Walnats-Actor"
 """On an error answer: the actor that failed."""
 
-_HEADER_NAME = re.compile(r"[!-9;-~]+")  # printable ASCII without ':' (RFC 7230 token-ish)
+# RFC 7230 token characters: exactly the header names nats-py accepts (it raises BadHeaderError otherwise).
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,14 +51,17 @@ class CloudEvent:
             if value is None:
                 continue
             if isinstance(value, datetime.datetime):
-                value = value.isoformat()
+                # RFC 3339 needs an offset; walnats sends naive times as UTC with a "Z".
+                value = value.isoformat() if value.utcoffset() is not None else f"{value.isoformat()}Z"
             headers[f"ce-{field.name}"] = str(value)
         return headers
 
 
 def _check(name: str, value: str) -> None:
     if not _HEADER_NAME.fullmatch(name):
-        raise InvalidHeader(f"header name {name!r} must be printable ASCII without spaces or ':'.")
+        raise InvalidHeader(
+            f"header name {name!r} must be letters, digits or one of !#$%&'*+-.^_`|~ (no spaces, ':' or '/')."
+        )
     if "\r" in value or "\n" in value or "\0" in value:
         raise InvalidHeader(f"header {name!r} must not contain CR, LF or NUL: {value!r:.80}")
 
@@ -92,7 +97,7 @@ def build_headers(
         _check(HEADER_TRACE, _str("trace_id", trace_id))
         headers[HEADER_TRACE] = trace_id
     if delay is not None:
-        if isinstance(delay, bool) or not isinstance(delay, int | float) or delay < 0:
+        if isinstance(delay, bool) or not isinstance(delay, int | float) or not 0 <= delay < math.inf:
             raise InvalidHeader(f"delay must be a number of seconds >= 0, got {delay!r}.")
         headers[HEADER_DELAY] = repr(time.time() + delay)
     if deadline is not None:
@@ -107,10 +112,14 @@ def _str(what: str, value: object) -> str:
 
 
 def encoded_size(headers: Mapping[str, str]) -> int:
-    """Bytes the headers take on the wire (`NATS/1.0` block), for the max_payload check."""
+    """Bytes the headers take on the wire (`NATS/1.0` block), for the max_payload check.
+
+    Mirrors nats-py: `NATS/1.0\\r\\n`, then `key: value\\r\\n` with key and value stripped, then `\\r\\n`.
+    """
     if not headers:
         return 0
-    return 12 + sum(len(k.encode()) + len(v.encode()) + 4 for k, v in headers.items()) + 2
+    lines = sum(len(f"{k.strip()}: {v.strip()}\r\n".encode()) for k, v in headers.items() if k.strip())
+    return len(b"NATS/1.0\r\n") + lines + len(b"\r\n")
 
 
 def is_safe_reply(subject: str, inbox_prefix: str) -> bool:

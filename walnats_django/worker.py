@@ -6,6 +6,7 @@ A plain class so it can run in `runactors`, in tests, or embedded; the command o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import os
@@ -116,10 +117,8 @@ class ActorRunner:
                 await self.puller.top_up(self.free_slots())
             except Exception as exc:  # noqa: BLE001 - connection trouble; retried on next wake
                 logger.debug("Pull request failed actor=%s error=%r", self.actor.name, exc)
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), timeout=self.puller.next_expiry())
-            except TimeoutError:
-                pass
 
     async def _recover(self) -> None:
         reason, self.lost = self.lost, None
@@ -180,7 +179,7 @@ class ActorRunner:
         pulse = asyncio.ensure_future(self._pulse(msg))
         try:
             result = await asyncio.wait_for(self._call(payload), timeout=actor.job_timeout)
-        except Exception as exc:  # noqa: BLE001 - any handler failure is retried
+        except Exception as exc:
             pulse.cancel()
             attempt = _attempt(msg)
             delay = actor.retry_delay_for(attempt)

@@ -1,0 +1,342 @@
+"""The admin's "Registered events" page against a real nats-server (or none at all)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from django.core.management import call_command
+from django.db import connection
+from django.test import Client
+from django.urls import reverse
+from django.utils.html import escape
+from nats.js.errors import NotFoundError
+from pytest_django.fixtures import Settings as SettingsWrapper
+
+import walnats_django
+from walnats_django import Actor, Event, Limits, registry
+from walnats_django.admin import NOT_CREATED, redact, scrub
+from walnats_django.connection import close_connection, get_connection
+from walnats_django.introspection import ConsumerStats, StreamStats, consumer_stats, stream_stats
+from walnats_django.jetstream import ensure_consumer, ensure_stream
+from walnats_django.sync import run_sync
+from walnats_django.testing import NatsServer, free_port
+
+pytestmark = pytest.mark.django_db
+
+URL = "/admin/walnats_django/registeredevent/"
+
+
+def handle_stats(text: str) -> None:
+    """Never runs: no worker hosts the admin test actors."""
+
+
+def handle_unborn(number: int) -> str:
+    """Never runs."""
+    return str(number)
+
+
+def handle_half(text: str) -> None:
+    """Never runs."""
+
+
+# Registered only while a test runs (fixture `admin_events`); no runactors process knows them,
+# so their consumers get no worker and the numbers stay exactly what the tests make them.
+STATS: Event[str, None] = Event("test.admin-stats", str, description="Admin test: a stream with a consumer.")
+STATS_ACTOR = Actor("admin-stats", STATS, handle_stats, description="Counts nothing.", ack_wait=3,
+                    max_attempts=7, max_ack_pending=50, max_jobs=4, job_timeout=9, retry_delay=(0.25, 1))
+UNBORN: Event[int, str] = Event(
+    "test.admin-unborn", int, limits=Limits(age=2 * 86400, messages=10)
+).with_response(str)
+UNBORN_ACTOR = Actor("admin-unborn", UNBORN, handle_unborn)
+HALF: Event[str, None] = Event("test.admin-half", str)
+HALF_ACTOR = Actor("admin-half", HALF, handle_half)
+ADMIN_ITEMS: tuple[Event[Any, Any] | Actor[Any, Any], ...] = (
+    STATS, STATS_ACTOR, UNBORN, UNBORN_ACTOR, HALF, HALF_ACTOR,
+)
+
+
+@pytest.fixture
+def admin_events() -> Iterator[None]:
+    for item in ADMIN_ITEMS:
+        registry.add(item)
+    yield
+    for item in ADMIN_ITEMS:
+        registry.remove(item)
+
+
+@pytest.fixture
+def fresh_connection() -> Iterator[None]:
+    """Close the shared sync-side connection so the test's WALNATS settings take effect."""
+    run_sync(close_connection())
+    yield
+    run_sync(close_connection())
+
+
+async def _delete_stream(name: str) -> None:
+    conn = await get_connection(2)
+    with contextlib.suppress(NotFoundError):
+        await conn.js.delete_stream(name)
+
+
+@pytest.fixture
+def jetstream_state(nats_server: NatsServer, fresh_connection: None, admin_events: None) -> Iterator[None]:
+    """STATS: stream + consumer + 2 unhandled messages; HALF: stream only; UNBORN: nothing."""
+
+    async def prepare() -> None:
+        for event in (STATS, UNBORN, HALF):
+            await _delete_stream(event.stream_name)
+        conn = await get_connection(2)
+        await ensure_stream(conn.js, STATS)
+        await ensure_consumer(conn.js, STATS_ACTOR)
+        await ensure_stream(conn.js, HALF)
+        # sync=True: returns once JetStream stored the message, so the counts are settled.
+        await walnats_django.emit(STATS, "one", sync=True)
+        await walnats_django.emit(STATS, "two", sync=True)
+
+    async def clean() -> None:
+        for event in (STATS, HALF):
+            await _delete_stream(event.stream_name)
+
+    run_sync(prepare())
+    yield
+    run_sync(clean())
+
+
+def actor_row(content: str, name: str) -> str:
+    match = re.search(rf'<tr class="actor" data-actor="{re.escape(name)}">(.*?)</tr>', content, re.S)
+    assert match, f"no row for actor {name!r}"
+    return match.group(1)
+
+
+def event_block(content: str, event: Event[Any, Any]) -> str:
+    start = content.index(f'id="event-{event.stream_name}"')
+    end = content.find('class="module walnats-event"', start)
+    return content[start:] if end < 0 else content[start:end]
+
+
+def number(html: str, css_class: str) -> int:
+    match = re.search(rf'class="[^"]*\b{css_class}\b[^"]*"[^>]*>\s*(\d+)\s*<', html)
+    assert match, f"no {css_class} number in {html!r}"
+    return int(match.group(1))
+
+
+def test_url_is_the_model_changelist() -> None:
+    assert reverse("admin:walnats_django_registeredevent_changelist") == URL
+
+
+@pytest.mark.usefixtures("jetstream_state")
+def test_staff_sees_every_event_actor_and_live_numbers(admin_client: Client, nats_server: NatsServer) -> None:
+    response = admin_client.get(URL)
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert "Registered events" in content
+    assert f"Live numbers from NATS at <code>{nats_server.url}</code>" in content
+    assert "unreachable" not in content
+
+    for event in registry.events:
+        block = event_block(content, event)
+        assert f"<caption>{escape(event.name)}</caption>" in block
+        assert f"<code>{escape(event.subject)}</code>" in block
+        assert f"<code>{escape(event.stream_name)}</code>" in block
+        for actor in registry.actors_for(event):
+            row = actor_row(block, actor.name)
+            assert escape(actor.describe_handler()) in row
+    assert {a.name for a in registry.actors} <= set(re.findall(r'data-actor="([^"]+)"', content))
+
+    stats = event_block(content, STATS)
+    assert "Admin test: a stream with a consumer." in stats
+    assert "<code>str</code>" in stats
+    assert "none (emit only)" in stats
+    assert number(stats, "stream-messages") == 2
+    assert number(stats, "stream-consumers") == 1
+    row = actor_row(stats, "admin-stats")
+    assert "tests.test_admin.handle_stats" in row
+    assert "Counts nothing." in row
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
+    assert cells[1:7] == ["3 s", "7", "50", "4", "9 s", "0.25, 1 s"]
+    assert number(row, "num-pending") == 2
+    assert number(row, "num-ack-pending") == 0
+    assert number(row, "num-redelivered") == 0
+    assert number(row, "num-waiting") == 0
+
+    unborn = event_block(content, UNBORN)
+    assert "<code>int</code>" in unborn
+    assert "<code>str</code>" in unborn
+    assert "Max age: 172800 s (2 days)" in unborn
+    assert "Max messages: 10" in unborn
+    assert "Max bytes: unlimited" in unborn
+    assert unborn.count(NOT_CREATED) == 2  # the stream and the actor's consumer
+    assert "not created yet (run manage.py runactors)" in unborn
+
+    half = event_block(content, HALF)
+    assert number(half, "stream-messages") == 0
+    assert number(half, "stream-consumers") == 0
+    assert NOT_CREATED in actor_row(half, "admin-half")
+
+    events = response.context["events"]
+    by_name = {row.event.name: row for row in events}
+    assert by_name[STATS.name].stream == StreamStats(messages=2, bytes=by_name[STATS.name].stream.bytes,
+                                                     consumers=1)
+    assert by_name[STATS.name].actors[0].consumer == ConsumerStats(2, 0, 0, 0)
+    assert by_name[UNBORN.name].stream is None
+
+
+@pytest.mark.usefixtures("nats_server", "fresh_connection", "admin_events")
+def test_connected_url_is_shown_without_credentials(admin_client: Client, nats_server: NatsServer,
+                                                     settings: SettingsWrapper) -> None:
+    # nats-server without auth accepts (and ignores) credentials, so the page is live.
+    settings.WALNATS = {"SERVERS": [f"nats://page-user:pa%40ss-9z@127.0.0.1:{nats_server.port}"]}
+    content = admin_client.get(URL).content.decode()
+    assert f"Live numbers from NATS at <code>nats://***@127.0.0.1:{nats_server.port}</code>" in content
+    assert "page-user" not in content
+    assert "ss-9z" not in content
+    assert "pa%40" not in content
+
+
+@pytest.mark.usefixtures("fresh_connection", "admin_events")
+def test_nats_down_renders_quickly_and_says_so(admin_client: Client, settings: SettingsWrapper) -> None:
+    port = free_port()  # nothing listens there
+    settings.WALNATS = {"SERVERS": [f"nats://alice:s3cr3t-pw@127.0.0.1:{port}"]}
+    started = time.monotonic()
+    response = admin_client.get(URL)
+    elapsed = time.monotonic() - started
+    assert response.status_code == 200
+    assert elapsed < 3
+    content = response.content.decode()
+    assert "NATS is unreachable" in content
+    assert f"<code>nats://***@127.0.0.1:{port}</code>" in content
+    assert "s3cr3t-pw" not in content
+    assert "alice" not in content
+    for event in registry.events:
+        assert f"<caption>{escape(event.name)}</caption>" in content
+    for actor in registry.actors:
+        assert f'data-actor="{escape(actor.name)}"' in content
+    assert NOT_CREATED not in content  # unknown, not "missing"
+    assert "Live numbers from NATS" not in content
+
+
+@pytest.mark.usefixtures("fresh_connection")
+def test_silent_server_is_bounded_by_the_timeout(admin_client: Client, settings: SettingsWrapper) -> None:
+    with socket.socket() as silent:  # accepts TCP connections, never says INFO
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        settings.WALNATS = {"SERVERS": [f"nats://127.0.0.1:{silent.getsockname()[1]}"]}
+        started = time.monotonic()
+        response = admin_client.get(URL)
+        elapsed = time.monotonic() - started
+    assert response.status_code == 200
+    assert elapsed < 3
+    assert "NATS is unreachable" in response.content.decode()
+
+
+def test_anonymous_is_sent_to_login(client: Client) -> None:
+    response = client.get(URL)
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("admin:login") + "?next=")
+
+
+@pytest.mark.usefixtures("admin_events")
+def test_non_staff_user_is_sent_to_login(client: Client, django_user_model: type[User]) -> None:
+    user = django_user_model.objects.create_user("plain", password="pw")
+    client.force_login(user)
+    response = client.get(URL)
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("admin:login") + "?next=")
+    assert STATS.name not in response.content.decode()
+
+
+@pytest.mark.usefixtures("fresh_connection")
+def test_staff_needs_the_view_permission(client: Client, django_user_model: type[User],
+                                         settings: SettingsWrapper) -> None:
+    settings.WALNATS = {"SERVERS": [f"nats://127.0.0.1:{free_port()}"]}
+    user = django_user_model.objects.create_user("staff", password="pw", is_staff=True)
+    client.force_login(user)
+    assert client.get(URL).status_code == 403
+    assert 'href="/admin/walnats_django/registeredevent/"' not in client.get("/admin/").content.decode()
+
+    user.user_permissions.add(
+        Permission.objects.get(content_type__app_label="walnats_django", codename="view_registeredevent")
+    )
+    user = django_user_model.objects.get(pk=user.pk)  # drop the permission cache
+    client.force_login(user)
+    assert client.get(URL).status_code == 200
+
+
+def test_only_a_view_permission_exists() -> None:
+    codenames = set(Permission.objects.filter(content_type__app_label="walnats_django")
+                    .values_list("codename", flat=True))
+    assert codenames == {"view_registeredevent"}
+
+
+def test_admin_index_lists_the_page(admin_client: Client) -> None:
+    content = admin_client.get("/admin/").content.decode()
+    assert f'href="{URL}"' in content
+    assert "Registered events" in content
+    assert f'href="{URL}add/"' not in content
+    app_index = admin_client.get("/admin/walnats_django/")
+    assert app_index.status_code == 200
+    assert f'href="{URL}"' in app_index.content.decode()
+
+
+@pytest.mark.usefixtures("fresh_connection")
+def test_page_is_get_only_and_has_no_object_views(admin_client: Client, settings: SettingsWrapper) -> None:
+    settings.WALNATS = {"SERVERS": [f"nats://127.0.0.1:{free_port()}"]}
+    assert admin_client.post(URL).status_code == 405
+    for suffix in ("add/", "1/change/", "1/delete/", "1/history/", "1/"):
+        assert admin_client.get(URL + suffix).status_code == 404, suffix
+
+
+def test_no_table_is_created_or_needed() -> None:
+    assert "walnats_django_registeredevent" not in connection.introspection.table_names()
+    call_command("makemigrations", "walnats_django", check=True, dry_run=True, verbosity=0)
+
+
+def test_worker_and_publisher_do_not_import_the_admin() -> None:
+    forbidden = ("walnats_django.admin", "walnats_django.models", "django.contrib.admin", "project.example")
+    code = (
+        f"FORBIDDEN = {forbidden!r}\n"
+        "import sys, walnats_django.worker, walnats_django.publisher, walnats_django.introspection\n"
+        "bad = [m for m in sys.modules if m.startswith(FORBIDDEN)]\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=str(Path(__file__).parent.parent),
+                   env={**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"})
+
+
+def test_redaction() -> None:
+    assert redact("nats://u:p@ss@host:4222") == "nats://***@host:4222"
+    assert redact("tls://token@h:1, nats://h2:2") == "tls://***@h:1, nats://h2:2"
+    assert redact("nats://host:4222/x@y") == "nats://host:4222/x@y"
+
+
+def test_scrub_hides_configured_secrets(settings: SettingsWrapper) -> None:
+    settings.WALNATS = {"SERVERS": ["nats://ann:pw%2Fx@h:1"],
+                        "CONNECT_OPTIONS": {"token": "tok-123", "user": "ann"}}
+    text = scrub("auth failed for ann with pw/x and tok-123 at nats://ann:pw%2Fx@h:1")
+    assert "ann" not in text
+    assert "pw/x" not in text
+    assert "tok-123" not in text
+    assert "pw%2F" not in text
+
+
+@pytest.mark.usefixtures("jetstream_state")
+async def test_introspection_functions() -> None:
+    conn = await get_connection(2)
+    stream = await stream_stats(conn.js, STATS)
+    assert stream is not None
+    assert (stream.messages, stream.consumers) == (2, 1)
+    assert await consumer_stats(conn.js, STATS_ACTOR) == ConsumerStats(2, 0, 0, 0)
+    assert await stream_stats(conn.js, UNBORN) is None
+    assert await consumer_stats(conn.js, UNBORN_ACTOR) is None
+    assert await consumer_stats(conn.js, HALF_ACTOR) is None

@@ -92,6 +92,13 @@ class RegisteredEventAdmin(_ModelAdmin):
     lookup_timeout: float = 1.0
     """Seconds for all JetStream info lookups together."""
 
+    def has_view_permission(self, request: HttpRequest, obj: RegisteredEvent | None = None) -> bool:
+        # Read-only operational state without secrets: every active staff member may see it.
+        return bool(request.user.is_active and request.user.is_staff)
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self.has_view_permission(request)
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 

@@ -41,12 +41,15 @@ class NatsServer:
     """
 
     def __init__(self, *, port: int | None = None, store_dir: str | Path | None = None,
-                 extra_args: tuple[str, ...] = (), log_file: str | Path | None = None) -> None:
+                 extra_args: tuple[str, ...] = (), log_file: str | Path | None = None,
+                 own_process_group: bool = False) -> None:
         self.port = port or free_port()
         self._own_store = store_dir is None
         self.store_dir = Path(store_dir or tempfile.mkdtemp(prefix="walnats-nats-"))
         self.extra_args = extra_args
         self.log_file = Path(log_file) if log_file else self.store_dir / "nats-server.log"
+        self.own_process_group = own_process_group
+        """Run in a process group of its own, so a terminal's Ctrl-C does not reach it."""
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -59,7 +62,8 @@ class NatsServer:
         args = [find_nats_server(), "-a", "127.0.0.1", "-p", str(self.port), "-js",
                 "-sd", str(self.store_dir), *self.extra_args]
         with open(self.log_file, "ab") as log:
-            self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
+                                            process_group=0 if self.own_process_group else None)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

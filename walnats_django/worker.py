@@ -325,7 +325,8 @@ class Worker:
             raise asyncio.CancelledError
 
     async def _disconnected(self) -> None:
-        logger.warning("Disconnected from NATS; pulling resumes on reconnect")
+        if not self._stop.is_set():
+            logger.warning("Disconnected from NATS; pulling resumes on reconnect")
 
     async def _reconnected(self) -> None:
         logger.info("Reconnected to NATS")

@@ -27,10 +27,11 @@ from .errors import (
     EventNotRegistered,
     NatsUnavailable,
     NoActors,
+    PayloadTooLarge,
     PublishRejected,
     RequestTimeout,
 )
-from .wire import HEADER_ACCEPT_ERRORS, HEADER_REPLY
+from .wire import HEADER_ACCEPT_ERRORS, HEADER_REPLY, encoded_size
 
 logger = logging.getLogger("walnats_django.connection")
 
@@ -198,12 +199,13 @@ class Connection:
         """
         loop = asyncio.get_running_loop()
         token = self._token()
-        future: asyncio.Future[Msg | None] = loop.create_future()
-        pending = _Pending(future, stream, expects_answer)
-        self._pending[token] = pending
         if expects_answer:
             headers[HEADER_REPLY] = f"{self.inbox}.r{token}"
             headers[HEADER_ACCEPT_ERRORS] = "1"
+        self._check_size(subject, payload, headers)
+        future: asyncio.Future[Msg | None] = loop.create_future()
+        pending = _Pending(future, stream, expects_answer)
+        self._pending[token] = pending
         pending.handles.append(loop.call_later(timeout, self._on_timeout, token, timeout))
         try:
             await self.nc.publish(subject, payload, reply=f"{self.inbox}.a{token}", headers=headers)
@@ -216,10 +218,19 @@ class Connection:
     async def publish_emit(self, subject: str, stream: str, payload: bytes,
                            headers: dict[str, str] | None) -> None:
         """Fire-and-forget publish; a failed PubAck is logged, not raised."""
+        self._check_size(subject, payload, headers or {})
         try:
             await self.nc.publish(subject, payload, reply=f"{self.inbox}.e{stream}", headers=headers)
         except nats.errors.Error as exc:
             raise _publish_error(exc) from exc
+
+    def _check_size(self, subject: str, payload: bytes, headers: dict[str, str]) -> None:
+        size = len(payload) + encoded_size(headers)
+        if size > self.nc.max_payload:
+            raise PayloadTooLarge(
+                f"the message for {subject!r} takes {size} bytes with headers, over the server's "
+                f"max_payload of {self.nc.max_payload}; send a reference (e.g. a URL or an id) instead."
+            )
 
     def _forget(self, token: str) -> None:
         pending = self._pending.pop(token, None)
@@ -363,8 +374,6 @@ def _ack_problem(msg: Msg, stream: str) -> Exception | None:
 
 def _publish_error(exc: nats.errors.Error) -> Exception:
     if isinstance(exc, nats.errors.MaxPayloadError):
-        from .errors import PayloadTooLarge
-
         return PayloadTooLarge(f"the message is larger than the server's max_payload: {exc}")
     return NatsUnavailable(f"NATS refused the publish: {type(exc).__name__}: {exc}")
 

@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from nats.js import JetStreamContext
-from nats.js.api import ConsumerConfig, RetentionPolicy, StreamConfig
+from nats.js.api import ConsumerConfig, DiscardPolicy, RetentionPolicy, StreamConfig
 from nats.js.errors import BadRequestError, NotFoundError
 
 from .actors import Actor
@@ -18,13 +18,18 @@ STREAM_NAME_IN_USE = 10058
 
 
 def stream_config(event: Event[Any, Any]) -> StreamConfig:
-    """One interest-retention stream per event, capturing exactly the event's subject."""
+    """One interest-retention stream per event, capturing exactly the event's subject.
+
+    `discard=new`: a full stream rejects new messages (the publisher gets `PublishRejected`)
+    instead of silently dropping old, accepted ones.
+    """
     limits = event.limits
     return StreamConfig(
         name=event.stream_name,
         subjects=[event.subject],
         description=event.description,
         retention=RetentionPolicy.INTEREST,
+        discard=DiscardPolicy.NEW,
         max_age=limits.age,
         max_consumers=limits.consumers,
         max_msgs=limits.messages,

@@ -10,12 +10,12 @@ from nats.aio.msg import Msg
 
 from .conf import walnats_settings
 from .connection import get_connection
-from .errors import NotARequestEvent, PayloadTooLarge, RemoteError
+from .errors import NotARequestEvent, RemoteError
 from .events import Event
 from .names import event_name_problem, require_valid
 from .serializers import check_instance, decode, encode
 from .sync import run_sync
-from .wire import HEADER_ACTOR, HEADER_ERROR, CloudEvent, build_headers, encoded_size
+from .wire import HEADER_ACTOR, HEADER_ERROR, CloudEvent, build_headers
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -32,16 +32,6 @@ def _encode_payload(event: Event[Any, Any], message: object) -> bytes:
     return encode(event.payload_serializer, message, f"payload of event {event.name!r}")
 
 
-def _check_size(event: Event[Any, Any], payload: bytes, headers: dict[str, str], max_payload: int) -> None:
-    # The reply header is added later; 128 bytes covers it.
-    size = len(payload) + encoded_size(headers) + 128
-    if size > max_payload:
-        raise PayloadTooLarge(
-            f"event {event.name!r}: the message takes {size} bytes with headers, over the server's "
-            f"max_payload of {max_payload}; send a reference (e.g. a URL or a DB id) instead."
-        )
-
-
 async def emit(
     event: Event[T, Any], message: T, *, uid: str | None = None, trace_id: str | None = None,
     delay: float | None = None, meta: Meta = None, sync: bool = False,
@@ -54,7 +44,6 @@ async def emit(
     headers = build_headers(uid=uid, trace_id=trace_id, delay=delay, meta=meta)
     timeout = walnats_settings.REQUEST_TIMEOUT
     conn = await get_connection(timeout)
-    _check_size(event, payload, headers, conn.nc.max_payload)
     if sync:
         await conn.publish_and_wait(event.subject, event.stream_name, payload, headers,
                                     timeout=timeout, expects_answer=False)
@@ -82,7 +71,6 @@ async def request(
     headers = build_headers(uid=uid, trace_id=trace_id, delay=delay, meta=meta, deadline=deadline)
     started = time.monotonic()
     conn = await get_connection(timeout)
-    _check_size(event, payload, headers, conn.nc.max_payload)
     remaining = max(timeout - (time.monotonic() - started), 0.001) + (delay or 0)
     answer = await conn.publish_and_wait(event.subject, event.stream_name, payload, headers,
                                          timeout=remaining, expects_answer=True)

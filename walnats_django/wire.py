@@ -25,6 +25,10 @@ HEADER_ERROR = "Walnats-Error"
 """On an error answer: the remote exception's type name; the body is its message."""
 HEADER_ACTOR = "Walnats-Actor"
 """On an error answer: the actor that failed."""
+HEADER_REPLAY_FOR = "Walnats-Replay-For"
+"""On a replayed dead letter: the only actor that should handle it; others ack and skip."""
+RESERVED_HEADER_PREFIXES = ("walnats-", "nats-")
+"""Header names callers may not set through `meta` (case-insensitive)."""
 
 # RFC 7230 token characters: exactly the header names nats-py accepts (it raises BadHeaderError otherwise).
 _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -85,6 +89,11 @@ def build_headers(
             for key, value in meta.items():
                 if not isinstance(key, str) or not isinstance(value, str):
                     raise InvalidHeader(f"meta must map str to str, got {key!r}: {value!r:.40}.")
+                if key.lower().startswith(RESERVED_HEADER_PREFIXES):
+                    raise InvalidHeader(
+                        f"meta header {key!r} is reserved for the protocol (Walnats-*, Nats-*); "
+                        "use uid=, trace_id= or delay= instead."
+                    )
                 headers[key] = value
         else:
             raise InvalidHeader(f"meta must be a dict or CloudEvent, got {type(meta).__name__}.")

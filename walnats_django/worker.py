@@ -19,6 +19,7 @@ from django.db import close_old_connections
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
+from . import deadletters
 from .actors import Actor
 from .conf import walnats_settings
 from .connection import close_nats, open_nats
@@ -33,6 +34,7 @@ from .wire import (
     HEADER_DEADLINE,
     HEADER_DELAY,
     HEADER_ERROR,
+    HEADER_REPLAY_FOR,
     HEADER_REPLY,
     is_safe_reply,
     parse_float,
@@ -149,6 +151,12 @@ class ActorRunner:
             if delayed_until is not None and delayed_until - time.time() > 0.001:
                 await msg.nak(delay=delayed_until - time.time())
                 return
+            only_for = headers.get(HEADER_REPLAY_FOR)
+            if only_for is not None and only_for != actor.name:
+                logger.debug("Skipped replay for actor=%s in actor=%s seq=%s",
+                             only_for, actor.name, _seq(msg))
+                await msg.ack()
+                return
             deadline = parse_float(headers.get(HEADER_DEADLINE))
             if deadline is not None and time.time() > deadline:
                 self.worker.stats["expired"] += 1
@@ -172,7 +180,7 @@ class ActorRunner:
             self.worker.stats["terminated"] += 1
             logger.error("Undecodable message terminated actor=%s stream=%s seq=%s error=%s",
                          actor.name, actor.event.stream_name, _seq(msg), exc)
-            await msg.term()
+            await self._give_up(msg, headers, exc)
             await self._answer_error(msg, headers, exc)
             return
         logger.debug("Job started actor=%s seq=%s attempt=%s", actor.name, _seq(msg), _attempt(msg))
@@ -190,7 +198,10 @@ class ActorRunner:
             else:
                 logger.exception("Job failed actor=%s seq=%s attempt=%s retry_in=%ss",
                                  actor.name, _seq(msg), attempt, delay)
-            await msg.nak(delay=delay)
+            if actor.max_attempts is not None and attempt >= actor.max_attempts:
+                await self._give_up(msg, headers, exc)
+            else:
+                await msg.nak(delay=delay)
             await self._answer_error(msg, headers, exc)
             return
         pulse.cancel()
@@ -198,6 +209,26 @@ class ActorRunner:
         self.worker.stats["handled"] += 1
         if actor.event.has_response:
             await self._answer(msg, headers, result)
+
+    async def _give_up(self, msg: Msg, headers: dict[str, str], exc: BaseException) -> None:
+        """Record a dead letter, then terminate; if recording fails, retry later instead."""
+        actor = self.actor
+        letter = deadletters.make(
+            event=actor.event.name, actor=actor.name, stream=actor.event.stream_name,
+            stream_seq=_seq_int(msg), attempts=_attempt(msg), error=f"{type(exc).__name__}: {exc}",
+            headers=headers, payload=msg.data,
+        )
+        try:
+            dl_seq = await deadletters.record(self.worker.js, letter)
+        except Exception as record_exc:  # noqa: BLE001 - keep the message rather than lose it
+            logger.error("Cannot record dead letter actor=%s seq=%s error=%r; will retry",
+                         actor.name, _seq(msg), record_exc)
+            await msg.nak(delay=actor.retry_delay_for(_attempt(msg)) or 1.0)
+            return
+        await msg.term()
+        self.worker.stats["dead"] += 1
+        logger.error("Dead letter recorded actor=%s stream=%s seq=%s attempts=%s dead_letter=%s",
+                     actor.name, actor.event.stream_name, _seq(msg), letter.attempts, dl_seq)
 
     async def _call(self, payload: Any) -> Any:
         if self.actor.is_async:
@@ -263,6 +294,11 @@ def _seq(msg: Msg) -> int | str:
         return "?"
 
 
+def _seq_int(msg: Msg) -> int:
+    seq = _seq(msg)
+    return seq if isinstance(seq, int) else 0
+
+
 def _attempt(msg: Msg) -> int:
     try:
         return int(msg.metadata.num_delivered)
@@ -294,8 +330,9 @@ class Worker:
         sync_threads = sum(a.max_jobs for a in self.actors if not a.is_async) or 1
         self.executor = ThreadPoolExecutor(max_workers=min(sync_threads, max_jobs or sync_threads),
                                            thread_name_prefix="walnats-job")
-        self.stats = {"handled": 0, "failed": 0, "expired": 0, "terminated": 0}
+        self.stats = {"handled": 0, "failed": 0, "expired": 0, "terminated": 0, "dead": 0}
         self._stop = asyncio.Event()
+        self._connection_closed = asyncio.Event()
         self._runners: list[ActorRunner] = []
         self.nc: NATS | None = None
 
@@ -314,7 +351,8 @@ class Worker:
             try:
                 return await open_nats(walnats_settings.CONNECT_TIMEOUT,
                                        disconnected_cb=self._disconnected,
-                                       reconnected_cb=self._reconnected)
+                                       reconnected_cb=self._reconnected,
+                                       closed_cb=self._closed)
             except NatsUnavailable as exc:
                 logger.warning("Waiting for NATS: %s", exc)
             try:
@@ -334,43 +372,70 @@ class Worker:
             runner.puller.reset()
             runner.wake.set()
 
+    async def _closed(self) -> None:
+        self._connection_closed.set()
+
     async def run(self) -> None:
-        """Connect, register, pull and handle; returns after a graceful shutdown."""
+        """Connect, register, pull and handle; returns after a graceful shutdown.
+
+        If the connection closes for good (reconnects exhausted), connect again from scratch.
+        """
         try:
-            self.nc = await self._connect()
-        except asyncio.CancelledError:
-            return
+            while not self._stop.is_set():
+                try:
+                    self.nc = await self._connect()
+                except asyncio.CancelledError:
+                    return
+                self._connection_closed.clear()
+                lost = await self._serve()
+                if not lost or self._stop.is_set():
+                    break
+                logger.warning("The NATS connection closed for good; connecting again")
+        finally:
+            self.executor.shutdown(wait=False, cancel_futures=True)
+            logger.info("Worker stopped %s", " ".join(f"{k}={v}" for k, v in self.stats.items()))
+
+    async def _register(self) -> None:
+        if self.register:
+            for event in {a.event.name: a.event for a in self.actors}.values():
+                await ensure_stream(self.js, event)
+            for actor in self.actors:
+                await ensure_consumer(self.js, actor)
         try:
-            if self.register:
-                for event in {a.event.name: a.event for a in self.actors}.values():
-                    await ensure_stream(self.js, event)
-                for actor in self.actors:
-                    await ensure_consumer(self.js, actor)
+            await deadletters.ensure_stream(self.js)
+        except Exception as exc:  # noqa: BLE001 - dead letters then fall back to retrying
+            logger.warning("Cannot create the dead-letter stream %s: %r", deadletters.STREAM, exc)
+
+    async def _serve(self) -> bool:
+        """Run on the current connection; True when it closed under us (not by us)."""
+        assert self.nc is not None
+        try:
+            await self._register()
             self._runners = [ActorRunner(self, actor, self.nc) for actor in self.actors]
             logger.info("Worker started pid=%s actors=%s burst=%s", os.getpid(),
                         ",".join(f"{a.name}({a.event.name})" for a in self.actors), self.burst)
             pulling = [asyncio.ensure_future(r.run()) for r in self._runners]
-            stopping = asyncio.ensure_future(self._stop.wait())
+            ending = [asyncio.ensure_future(self._stop.wait()),
+                      asyncio.ensure_future(self._connection_closed.wait())]
             running = set(pulling)
             error: BaseException | None = None
-            while running and error is None and not self._stop.is_set():
-                done, _ = await asyncio.wait(running | {stopping}, return_when=asyncio.FIRST_COMPLETED)
+            while running and error is None and not any(e.done() for e in ending):
+                done, _ = await asyncio.wait(running | set(ending), return_when=asyncio.FIRST_COMPLETED)
                 running -= done
                 error = next((t.exception() for t in done if t in pulling and t.exception()), None)
-            await self._shutdown(pulling, stopping)
+            for waiter in ending:
+                waiter.cancel()
+            await self._shutdown(pulling)
             if error is not None:
                 raise error
+            return self._connection_closed.is_set()
         finally:
-            self.executor.shutdown(wait=False, cancel_futures=True)
-            if self.nc is not None:
-                await close_nats(self.nc)
-            logger.info("Worker stopped %s", " ".join(f"{k}={v}" for k, v in self.stats.items()))
+            await close_nats(self.nc)
 
-    async def _shutdown(self, pulling: list[asyncio.Task[None]], stopping: asyncio.Future[Any]) -> None:
+    async def _shutdown(self, pulling: list[asyncio.Task[None]]) -> None:
         for runner in self._runners:
             await runner.stop_pulling()
         await asyncio.wait(pulling, timeout=2)
-        stopping.cancel()
         jobs = {job for runner in self._runners for job in runner.jobs}
         if jobs:
             logger.info("Shutting down: waiting for %d running job(s) up to %gs",

@@ -1,0 +1,1 @@
+"""Benchmark suite for walnats_django (scripts, not tests): see run_all.py."""

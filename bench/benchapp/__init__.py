@@ -1,0 +1,1 @@
+"""Events and actors that exist only for the benchmarks."""

@@ -1,0 +1,15 @@
+"""Names of the benchmark events and actors (plain constants: importable without Django)."""
+
+from __future__ import annotations
+
+NOOP_EVENT = "bench.noop"
+NOOP_STREAM = "bench-noop"
+NOOP_ACTOR = "bench-noop"
+NOOP_MAX_JOBS = 256
+NOOP_MAX_ACK_PENDING = 20_000
+
+IDLE_COUNT = 19
+"""Idle events/actors; with `bench-noop` they make the 20 actors of the memory benchmark."""
+IDLE_EVENTS = [f"bench.idle-{i:02d}" for i in range(1, IDLE_COUNT + 1)]
+IDLE_ACTORS = [f"bench-idle-{i:02d}" for i in range(1, IDLE_COUNT + 1)]
+ALL_ACTORS = [NOOP_ACTOR, *IDLE_ACTORS]

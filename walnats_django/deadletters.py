@@ -1,0 +1,198 @@
+"""Dead letters: messages that failed `max_attempts` times or could not be decoded.
+
+They are kept in a JetStream stream of their own (no database needed), one message per
+dead letter, and can be listed, shown, replayed (to the one actor that failed) and purged.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import datetime
+import json
+import logging
+import uuid
+from typing import Any
+
+from nats.js import JetStreamContext
+from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.errors import NotFoundError
+
+from .errors import WalnatsError
+from .wire import (
+    HEADER_ACCEPT_ERRORS,
+    HEADER_DEADLINE,
+    HEADER_DELAY,
+    HEADER_MSG_ID,
+    HEADER_REPLAY_FOR,
+    HEADER_REPLY,
+)
+
+logger = logging.getLogger("walnats_django.deadletters")
+
+STREAM = "walnats-dead-letters"
+SUBJECT_PREFIX = "walnats-dead-letters"
+MAX_PAYLOAD_KEPT = 256 * 1024
+"""Payload bytes kept per dead letter; a longer payload is truncated and cannot be replayed."""
+MAX_AGE = 30 * 24 * 3600.0
+"""Seconds a dead letter is kept."""
+_DROPPED_HEADERS = {HEADER_REPLY, HEADER_ACCEPT_ERRORS, HEADER_DEADLINE, HEADER_DELAY, HEADER_MSG_ID,
+                    HEADER_REPLAY_FOR}
+
+
+class DeadLetterError(WalnatsError):
+    """A dead letter cannot be found or replayed; the message says why."""
+
+
+def stream_config() -> StreamConfig:
+    """A limits-retention file stream; old dead letters age out after `MAX_AGE`."""
+    return StreamConfig(
+        name=STREAM,
+        subjects=[f"{SUBJECT_PREFIX}.>"],
+        description="walnats-django dead letters (see `manage.py deadletters`).",
+        retention=RetentionPolicy.LIMITS,
+        discard=DiscardPolicy.OLD,
+        storage=StorageType.FILE,
+        max_age=MAX_AGE,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class DeadLetter:
+    """One failed message, with what is needed to understand and replay it."""
+
+    event: str
+    actor: str
+    stream: str
+    stream_seq: int
+    attempts: int
+    error: str
+    headers: dict[str, str]
+    payload: bytes
+    payload_size: int
+    failed_at: str
+    seq: int = 0
+    """Sequence in the dead-letter stream (0 until stored)."""
+
+    @property
+    def truncated(self) -> bool:
+        return len(self.payload) < self.payload_size
+
+    def to_json(self) -> bytes:
+        data = dataclasses.asdict(self)
+        data.pop("seq")
+        data["payload"] = base64.b64encode(self.payload).decode()
+        return json.dumps(data, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes, seq: int) -> DeadLetter:
+        data = json.loads(raw)
+        data["payload"] = base64.b64decode(data["payload"])
+        return cls(**data, seq=seq)
+
+
+def make(*, event: str, actor: str, stream: str, stream_seq: int, attempts: int, error: str,
+         headers: dict[str, str] | None, payload: bytes) -> DeadLetter:
+    """A dead letter for a message that just failed for good."""
+    return DeadLetter(
+        event=event, actor=actor, stream=stream, stream_seq=stream_seq, attempts=attempts,
+        error=error[:4096], headers=dict(headers or {}), payload=payload[:MAX_PAYLOAD_KEPT],
+        payload_size=len(payload), failed_at=datetime.datetime.now(datetime.UTC).isoformat(),
+    )
+
+
+async def ensure_stream(js: JetStreamContext) -> None:
+    """Create the dead-letter stream if it does not exist."""
+    try:
+        await js.stream_info(STREAM)
+    except NotFoundError:
+        await js.add_stream(stream_config())
+
+
+async def record(js: JetStreamContext, letter: DeadLetter) -> int:
+    """Store a dead letter and return its sequence (raises if JetStream did not store it)."""
+    subject = f"{SUBJECT_PREFIX}.{letter.stream}.{letter.actor}"
+    ack = await js.publish(subject, letter.to_json(),
+                           headers={HEADER_MSG_ID: f"dl:{letter.stream}:{letter.stream_seq}:{letter.actor}"})
+    return int(ack.seq)
+
+
+async def get(js: JetStreamContext, seq: int) -> DeadLetter:
+    """The dead letter with sequence `seq`."""
+    try:
+        msg = await js.get_msg(STREAM, seq)
+    except NotFoundError:
+        raise DeadLetterError(f"no dead letter with sequence {seq}.") from None
+    assert msg.data is not None
+    return DeadLetter.from_json(msg.data, seq)
+
+
+async def list_all(js: JetStreamContext, *, event: str | None = None, actor: str | None = None,
+                   limit: int | None = None) -> list[DeadLetter]:
+    """Dead letters oldest first, optionally only one event's or actor's."""
+    try:
+        info = await js.stream_info(STREAM)
+    except NotFoundError:
+        return []
+    letters: list[DeadLetter] = []
+    seq = info.state.first_seq
+    while seq and seq <= info.state.last_seq and (limit is None or len(letters) < limit):
+        try:
+            letter = await get(js, seq)
+        except DeadLetterError:
+            seq += 1
+            continue
+        if (event is None or letter.event == event) and (actor is None or letter.actor == actor):
+            letters.append(letter)
+        seq += 1
+    return letters
+
+
+async def replay(js: JetStreamContext, letter: DeadLetter) -> int:
+    """Publish the message again, for its actor only, with a new `Nats-Msg-Id`; then delete it.
+
+    Returns the new stream sequence of the replayed message.
+    """
+    if letter.truncated:
+        raise DeadLetterError(
+            f"dead letter {letter.seq} kept only {len(letter.payload)} of {letter.payload_size} "
+            "payload bytes; it cannot be replayed."
+        )
+    headers = {k: v for k, v in letter.headers.items() if k not in _DROPPED_HEADERS}
+    headers[HEADER_MSG_ID] = f"replay:{uuid.uuid4()}"
+    headers[HEADER_REPLAY_FOR] = letter.actor
+    ack = await js.publish(letter.event, letter.payload, headers=headers)
+    await delete(js, letter.seq)
+    logger.info("Replayed dead letter seq=%s event=%s actor=%s new_seq=%s",
+                letter.seq, letter.event, letter.actor, ack.seq)
+    return int(ack.seq)
+
+
+async def delete(js: JetStreamContext, seq: int) -> None:
+    """Remove one dead letter."""
+    await js.delete_msg(STREAM, seq)
+
+
+async def purge(js: JetStreamContext, *, event: str | None = None, actor: str | None = None) -> int:
+    """Remove dead letters (all, or one event's/actor's) and return how many."""
+    if event is None and actor is None:
+        try:
+            info = await js.stream_info(STREAM)
+        except NotFoundError:
+            return 0
+        await js.purge_stream(STREAM)
+        return int(info.state.messages)
+    letters = await list_all(js, event=event, actor=actor)
+    for letter in letters:
+        await delete(js, letter.seq)
+    return len(letters)
+
+
+def summary(letter: DeadLetter) -> dict[str, Any]:
+    """A JSON-friendly view of a dead letter (payload shown as text when it is UTF-8)."""
+    try:
+        payload: str = letter.payload.decode()
+    except UnicodeDecodeError:
+        payload = "base64:" + base64.b64encode(letter.payload).decode()
+    return {**{k: v for k, v in dataclasses.asdict(letter).items() if k != "payload"},
+            "payload": payload, "truncated": letter.truncated}

@@ -105,7 +105,8 @@ def report(results: list[Result], machine: Table, quick: bool, seconds: float) -
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="Small counts: a smoke run (< 60 s).")
     parser.add_argument("--only", action="append", choices=BENCHMARKS, help="Run only this benchmark.")
     parser.add_argument("--nats-url", help="Use this nats-server instead of starting one.")

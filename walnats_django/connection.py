@@ -10,6 +10,8 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
+import ssl
 import time
 import weakref
 from typing import Any
@@ -49,10 +51,34 @@ def connect_options(**overrides: Any) -> dict[str, Any]:
         "reconnect_time_wait": 0.5,
         "connect_timeout": walnats_settings.CONNECT_TIMEOUT,
     }
+    options.update(credentials_from_env())
     options.update(walnats_settings.CONNECT_OPTIONS)
     options.update(overrides)
     options["servers"] = walnats_settings.SERVERS
     options["inbox_prefix"] = walnats_settings.INBOX_PREFIX
+    return options
+
+
+def credentials_from_env() -> dict[str, Any]:
+    """Credentials from the environment, so they never live in settings files.
+
+    `NATS_CREDS` (a .creds file), `NATS_TOKEN`, `NATS_NKEY_SEED` (a seed file), and
+    `NATS_TLS_CA` / `NATS_TLS_CERT` / `NATS_TLS_KEY` (PEM files). User and password go in
+    `NATS_URL` (`nats://user:pass@host:4222`).
+    """
+    env = os.environ
+    options: dict[str, Any] = {}
+    if env.get("NATS_CREDS"):
+        options["user_credentials"] = env["NATS_CREDS"]
+    if env.get("NATS_TOKEN"):
+        options["token"] = env["NATS_TOKEN"]
+    if env.get("NATS_NKEY_SEED"):
+        options["nkeys_seed"] = env["NATS_NKEY_SEED"]
+    if env.get("NATS_TLS_CA") or env.get("NATS_TLS_CERT"):
+        context = ssl.create_default_context(cafile=env.get("NATS_TLS_CA") or None)
+        if env.get("NATS_TLS_CERT"):
+            context.load_cert_chain(env["NATS_TLS_CERT"], env.get("NATS_TLS_KEY") or None)
+        options["tls"] = context
     return options
 
 

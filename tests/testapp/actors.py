@@ -47,3 +47,6 @@ def slow_sync(seconds: float) -> float:
 @registry.actor("note", NOTE)
 def note(text: str) -> None:
     _record("note", text)
+
+from .faults_a_actors import *  # noqa: E402, F403
+from .faults_b_actors import *  # noqa: E402, F403

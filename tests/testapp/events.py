@@ -9,3 +9,7 @@ SLOW_SYNC = registry.add(Event("test.slow-sync", float).with_response(float))
 NOTE = registry.add(Event("test.note", str))
 # Registered, but no actor in this app: its stream gets no consumer.
 LONELY = registry.add(Event("test.lonely", str).with_response(str))
+
+# Events of the fault suite live in their own modules (one per author, to avoid clashes).
+from .faults_a_events import *  # noqa: E402, F403
+from .faults_b_events import *  # noqa: E402, F403

@@ -1,0 +1,3 @@
+"""Actors of fault suite part b."""
+
+from walnats_django import registry  # noqa: F401

@@ -1,0 +1,3 @@
+"""Events of fault suite part b."""
+
+from walnats_django import Event, registry  # noqa: F401

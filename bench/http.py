@@ -28,6 +28,7 @@ import subprocess
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from bench._common import (
@@ -54,6 +55,7 @@ TEXT = "the quick brown fox jumps over the lazy dog and keeps running across the
 BODY = json.dumps({"text": TEXT})
 CONNECTIONS = 64
 VIEW_GOAL = 0.7
+PATHS = ("/no-request", "/count-words")
 
 
 @dataclass
@@ -74,11 +76,11 @@ class HttpRun:
 # --------------------------------------------------------------------------- servers
 
 
-def start_uvicorn(url: str, port: int) -> Proc:
+def start_uvicorn(url: str, port: int, settings: str = "project.settings") -> Proc:
     args = [PYTHON, "-m", "uvicorn", "project.asgi:application", "--host", "127.0.0.1",
             "--port", str(port), "--loop", "uvloop", "--http", "httptools", "--lifespan", "on",
             "--workers", "1", "--log-level", "warning", "--no-access-log"]
-    proc = Proc(args, env=child_env(url, "project.settings"), name="uvicorn")
+    proc = Proc(args, env=child_env(url, settings), name="uvicorn")
     deadline = time.monotonic() + 30
     while True:
         try:
@@ -100,6 +102,8 @@ def post(port: int, path: str) -> dict[str, object]:
 
 
 # --------------------------------------------------------------------------- load generators
+
+Load = Callable[[int, str, float, dict[str, int]], "HttpRun"]
 
 
 _UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}
@@ -189,49 +193,65 @@ def python_load(port: int, path: str, duration: float, pids: dict[str, int]) -> 
 # --------------------------------------------------------------------------- the benchmark
 
 
+VARIANTS = (("project.settings", "example project (7 default middleware)"),
+            ("bench.settings_lean", "MIDDLEWARE = [] (informational)"))
+
+
+def measure_variant(url: str, settings: str, load: Load, warm: float, duration: float,
+                    worker_pid: int) -> dict[str, HttpRun]:
+    """uvicorn with `settings`; both views warmed up, then measured one after the other."""
+    port = free_port()
+    runs: dict[str, HttpRun] = {}
+    with start_uvicorn(url, port, settings) as uvicorn:
+        for path in PATHS:
+            answer = post(port, path)
+            if answer != {"count": len(TEXT.split())}:
+                raise RuntimeError(f"POST {path} answered {answer!r}")
+        pids = {"uvicorn": uvicorn.pid, "worker": worker_pid}
+        nats_pid = find_nats_pid(url)
+        if nats_pid is not None:
+            pids["nats-server"] = nats_pid
+        for path in PATHS:
+            load(port, path, warm, pids)
+            runs[path] = load(port, path, duration, pids)
+            print(f"  {settings} {path}: {runs[path].rate:,.0f} req/s", flush=True)
+    return runs
+
+
 def run(url: str, quick: bool = False, client: str | None = None) -> Result:
     started = time.monotonic()
     client = client or ("wrk" if shutil.which("wrk") else "python")
-    load = wrk_load if client == "wrk" else python_load
+    load: Load = wrk_load if client == "wrk" else python_load
     duration = 2.0 if quick else 10.0
     warm = 1.0 if quick else 3.0
-    port = free_port()
     worker = start_runactors(url, ["count-words"], settings="project.settings")
     try:
-        with start_uvicorn(url, port) as uvicorn:
-            for path in ("/no-request", "/count-words"):
-                answer = post(port, path)
-                if answer != {"count": len(TEXT.split())}:
-                    raise RuntimeError(f"POST {path} answered {answer!r}")
-            pids = {"uvicorn": uvicorn.pid, "worker": worker.pid}
-            nats_pid = find_nats_pid(url)
-            if nats_pid is not None:
-                pids["nats-server"] = nats_pid
-            runs: dict[str, HttpRun] = {}
-            for path in ("/no-request", "/count-words"):
-                load(port, path, warm, pids)
-                runs[path] = load(port, path, duration, pids)
-                print(f"  {path}: {runs[path].rate:,.0f} req/s", flush=True)
+        results = {settings: measure_variant(url, settings, load, warm, duration, worker.pid)
+                   for settings, _ in VARIANTS}
     finally:
         worker.stop()
-    base, ours = runs["/no-request"], runs["/count-words"]
     title = f"HTTP: uvicorn + Django, {client} client, {CONNECTIONS} connections, {duration:g}s per view"
-    table = Table(title,
-                  ["view", "req/s", "vs /no-request", "p50 ms", "p99 ms", "errors", "CPU % of a core"])
-    for run_ in (base, ours):
-        cpu = ", ".join(f"{k} {v:.0f}" for k, v in run_.cpu.items())
-        table.add(f"POST {run_.path}", rate(run_.rate), ratio(run_.rate, base.rate), ms(run_.p50),
-                  ms(run_.p99), run_.errors, cpu)
+    table = Table(title, ["settings", "view", "req/s", "vs /no-request", "p50 ms", "p99 ms", "errors",
+                          "CPU % of a core"])
     client_name = "wrk" if client == "wrk" else "client"
-    for run_ in (base, ours):
-        busiest = max(run_.cpu, key=lambda k: run_.cpu[k])
-        table.notes.append(
-            f"{run_.path}: busiest process {busiest} ({run_.cpu[busiest]:.0f}%), load generator "
-            f"{run_.cpu.get(client_name, 0):.0f}%, all measured processes "
-            f"{sum(run_.cpu.values()):.0f}% of {os.cpu_count()} cores x 100%.")
+    for settings, label in VARIANTS:
+        runs = results[settings]
+        base = runs["/no-request"]
+        for path in PATHS:
+            r = runs[path]
+            cpu = ", ".join(f"{k} {v:.0f}" for k, v in r.cpu.items())
+            table.add(label, f"POST {path}", rate(r.rate), ratio(r.rate, base.rate), ms(r.p50), ms(r.p99),
+                      r.errors, cpu)
+            busiest = max(r.cpu, key=lambda k: r.cpu[k])
+            table.notes.append(
+                f"{settings} {path}: busiest process {busiest} ({r.cpu[busiest]:.0f}%), load generator "
+                f"{r.cpu.get(client_name, 0):.0f}%, all measured processes {sum(r.cpu.values()):.0f}% "
+                f"(the machine has {os.cpu_count()} cores = {100 * (os.cpu_count() or 1)}%).")
     table.notes.append("/count-words awaits walnats request() to the count-words actor; /no-request does "
                        "the same JSON work and counts in-process.")
-    targets = [Target("count-words view req/s vs no-request view", VIEW_GOAL, ours.rate / base.rate,
+    main_runs = results[VARIANTS[0][0]]
+    targets = [Target("count-words view req/s vs no-request view", VIEW_GOAL,
+                      main_runs["/count-words"].rate / main_runs["/no-request"].rate,
                       higher_is_better=True, unit="%")]
     return Result("http", [table], targets, time.monotonic() - started)
 

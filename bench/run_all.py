@@ -63,8 +63,9 @@ def machine_info() -> Table:
 
     nats_bin = find_nats_server()
     nats_version = subprocess.run([nats_bin, "--version"], capture_output=True, text=True).stdout.strip()
+    import importlib.metadata
+
     import django
-    import nats
 
     try:
         mem_kib = int(Path("/proc/meminfo").read_text().split()[1])
@@ -80,7 +81,7 @@ def machine_info() -> Table:
         ("OS", f"{platform.system()} {platform.release()}"),
         ("Python", f"{platform.python_implementation()} {platform.python_version()}"),
         ("nats-server", f"{nats_version} (JetStream, file store in a temp dir, loopback)"),
-        ("nats-py / Django", f"{nats.__version__} / {django.get_version()}"),
+        ("nats-py / Django", f"{importlib.metadata.version('nats-py')} / {django.get_version()}"),
     ]:
         table.add(key, value)
     return table

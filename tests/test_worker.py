@@ -173,3 +173,16 @@ def test_burst_mode_drains_and_exits(start_worker: StartWorker, record_dir: Path
     assert worker.wait() == 0
     notes = (record_dir / "note").read_text().splitlines()
     assert {f"burst-{i}" for i in range(5)} <= set(notes)
+
+
+async def test_job_timeout_counts_as_failure(start_worker: StartWorker) -> None:
+    from tests.testapp.events import HANG
+
+    worker = start_worker("--actor", "hang")
+    started = time.monotonic()
+    with pytest.raises(RemoteError) as info:
+        await walnats_django.request(HANG, 5.0, timeout=4)
+    assert time.monotonic() - started < 1.0
+    assert info.value.type_name == "TimeoutError"
+    assert "job_timeout of 0.2s exceeded" in info.value.remote_message
+    await asyncio.to_thread(worker.wait_for_line, "Job timed out actor=hang")

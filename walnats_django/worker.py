@@ -183,28 +183,32 @@ class ActorRunner:
             await self._give_up(msg, headers, exc)
             await self._answer_error(msg, headers, exc)
             return
-        logger.debug("Job started actor=%s seq=%s attempt=%s", actor.name, _seq(msg), _attempt(msg))
-        pulse = asyncio.ensure_future(self._pulse(msg))
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("Job started actor=%s seq=%s attempt=%s", actor.name, _seq(msg), _attempt(msg))
+        pulse = _Pulse(msg, actor.ack_wait / 2)
+        deadline = asyncio.timeout(actor.job_timeout)
         try:
-            result = await asyncio.wait_for(self._call(payload), timeout=actor.job_timeout)
+            async with deadline:
+                result = await self._call(payload)
         except Exception as exc:
-            pulse.cancel()
+            pulse.stop()
             attempt = _attempt(msg)
             delay = actor.retry_delay_for(attempt)
             self.worker.stats["failed"] += 1
-            if isinstance(exc, TimeoutError):
-                exc = TimeoutError(f"job_timeout of {actor.job_timeout:g}s exceeded")
+            error: BaseException = exc
+            if deadline.expired():
+                error = TimeoutError(f"job_timeout of {actor.job_timeout:g}s exceeded")
                 logger.error("Job timed out actor=%s seq=%s attempt=%s", actor.name, _seq(msg), attempt)
             else:
                 logger.exception("Job failed actor=%s seq=%s attempt=%s retry_in=%ss",
                                  actor.name, _seq(msg), attempt, delay)
             if actor.max_attempts is not None and attempt >= actor.max_attempts:
-                await self._give_up(msg, headers, exc)
+                await self._give_up(msg, headers, error)
             else:
                 await msg.nak(delay=delay)
-            await self._answer_error(msg, headers, exc)
+            await self._answer_error(msg, headers, error)
             return
-        pulse.cancel()
+        pulse.stop()
         await msg.ack()
         self.worker.stats["handled"] += 1
         if actor.event.has_response:
@@ -237,12 +241,6 @@ class ActorRunner:
         return await loop.run_in_executor(
             self.worker.executor, functools.partial(_run_sync_job, self.actor.handler, payload)
         )
-
-    async def _pulse(self, msg: Msg) -> None:
-        interval = self.actor.ack_wait / 2
-        while True:
-            await asyncio.sleep(interval)
-            await msg.in_progress()
 
     def _reply_subject(self, msg: Msg, headers: dict[str, str]) -> str | None:
         reply = headers.get(HEADER_REPLY)
@@ -277,6 +275,35 @@ class ActorRunner:
         await self.nc.publish(reply, text.encode()[:MAX_ERROR_MESSAGE], headers={
             HEADER_ERROR: type(exc).__name__, HEADER_ACTOR: self.actor.name,
         })
+
+
+class _Pulse:
+    """Tell JetStream "in progress" every `interval` seconds so the message is not redelivered.
+
+    Timer callbacks rather than a task per job: most jobs end long before the first beat.
+    """
+
+    __slots__ = ("handle", "interval", "msg")
+
+    def __init__(self, msg: Msg, interval: float) -> None:
+        self.msg = msg
+        self.interval = interval
+        self.handle: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(interval, self._beat)
+
+    def _beat(self) -> None:
+        asyncio.ensure_future(self.msg.in_progress()).add_done_callback(_log_pulse_failure)
+        if self.handle is not None:
+            self.handle = asyncio.get_running_loop().call_later(self.interval, self._beat)
+
+    def stop(self) -> None:
+        if self.handle is not None:
+            self.handle.cancel()
+            self.handle = None
+
+
+def _log_pulse_failure(future: asyncio.Future[None]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        logger.debug("Pulse failed: %r", future.exception())
 
 
 def _run_sync_job(handler: Any, payload: Any) -> Any:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from walnats_django import registry
 
-from .events import ECHO, FAIL, NOTE, SLOW, SLOW_SYNC
+from .events import ECHO, FAIL, HANG, NOTE, SLOW, SLOW_SYNC
 
 
 def _record(name: str, line: str) -> None:
@@ -41,6 +41,12 @@ def slow_sync(seconds: float) -> float:
     _record("slow-sync-start", str(seconds))
     time.sleep(seconds)
     _record("slow-sync-done", str(seconds))
+    return seconds
+
+
+@registry.actor("hang", HANG, job_timeout=0.2, max_attempts=1)
+async def hang(seconds: float) -> float:
+    await asyncio.sleep(seconds)
     return seconds
 
 

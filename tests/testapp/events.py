@@ -7,6 +7,7 @@ FAIL = registry.add(Event("test.fail", str).with_response(int))
 SLOW = registry.add(Event("test.slow", float).with_response(float))
 SLOW_SYNC = registry.add(Event("test.slow-sync", float).with_response(float))
 NOTE = registry.add(Event("test.note", str))
+HANG = registry.add(Event("test.hang", float).with_response(float))
 # Registered, but no actor in this app: its stream gets no consumer.
 LONELY = registry.add(Event("test.lonely", str).with_response(str))
 

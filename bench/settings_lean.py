@@ -1,0 +1,6 @@
+"""The example project without middleware: shows request()'s cost without Django's per-request
+sync-middleware thread hops (used by bench/http.py as a second, informational variant)."""
+
+from project.settings import *  # noqa: F403
+
+MIDDLEWARE: list[str] = []

@@ -186,3 +186,14 @@ async def test_job_timeout_counts_as_failure(start_worker: StartWorker) -> None:
     assert info.value.type_name == "TimeoutError"
     assert "job_timeout of 0.2s exceeded" in info.value.remote_message
     await asyncio.to_thread(worker.wait_for_line, "Job timed out actor=hang")
+
+
+async def test_max_jobs_caps_concurrent_jobs_in_the_process(start_worker: StartWorker) -> None:
+    worker = start_worker("--actor", "slow", "--max-jobs", "2")
+    started = time.monotonic()
+    answers = await asyncio.gather(*(walnats_django.request(SLOW, 0.5, timeout=10) for _ in range(4)))
+    elapsed = time.monotonic() - started
+    assert answers == [0.5] * 4
+    assert 1.0 <= elapsed < 2.0, f"4 jobs of 0.5 s, 2 at a time, took {elapsed:.2f} s"
+    worker.signal(signal.SIGTERM)
+    assert await asyncio.to_thread(worker.wait) == 0

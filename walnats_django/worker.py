@@ -50,11 +50,18 @@ class ConsumerLost(WalnatsError):
 
 
 class _Capacity:
-    """A process-wide cap on jobs, shared by all actors (None: only per-actor caps)."""
+    """A process-wide cap on jobs, shared by all actors (None: only per-actor caps).
+
+    Pulls are sized by `free()`, but several actors may pull at once, so handlers also
+    take a slot of `slots` before they run; waiting messages keep their pulse.
+    """
 
     def __init__(self, limit: int | None) -> None:
         self.limit = limit
         self.busy = 0
+        self.slots: asyncio.Semaphore | contextlib.nullcontext[None] = (
+            contextlib.nullcontext() if limit is None else asyncio.Semaphore(limit)
+        )
 
     def free(self) -> int:
         return 1 << 30 if self.limit is None else self.limit - self.busy
@@ -146,6 +153,7 @@ class ActorRunner:
     async def _job(self, msg: Msg) -> None:
         actor = self.actor
         headers = msg.headers or {}
+        pulse = _Pulse(msg, actor.ack_wait / 2)
         try:
             delayed_until = parse_float(headers.get(HEADER_DELAY))
             if delayed_until is not None and delayed_until - time.time() > 0.001:
@@ -163,15 +171,17 @@ class ActorRunner:
                 logger.debug("Dropped expired request actor=%s seq=%s", actor.name, _seq(msg))
                 await msg.ack()
                 return
-            await self._handle(msg, headers)
+            async with self.worker.capacity.slots:
+                await self._handle(msg, headers, pulse)
         except asyncio.CancelledError:
             if not msg._ackd:
                 await asyncio.shield(msg.nak())
             raise
         finally:
+            pulse.stop()
             self.worker.capacity.busy -= 1
 
-    async def _handle(self, msg: Msg, headers: dict[str, str]) -> None:
+    async def _handle(self, msg: Msg, headers: dict[str, str], pulse: _Pulse) -> None:
         actor = self.actor
         try:
             payload = decode(actor.event.payload_serializer, actor.event.schema, msg.data,
@@ -185,7 +195,6 @@ class ActorRunner:
             return
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("Job started actor=%s seq=%s attempt=%s", actor.name, _seq(msg), _attempt(msg))
-        pulse = _Pulse(msg, actor.ack_wait / 2)
         deadline = asyncio.timeout(actor.job_timeout)
         try:
             async with deadline:

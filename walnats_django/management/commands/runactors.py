@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -40,6 +41,19 @@ def positive_float(value: str) -> float:
     return number
 
 
+def _loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop]:
+    """uvloop when asked for or (auto) installed: it roughly halves the per-message loop cost."""
+    if choice != "asyncio":
+        try:
+            import uvloop
+        except ImportError:
+            if choice == "uvloop":
+                raise CommandError("--loop uvloop: uvloop is not installed (pip install uvloop).") from None
+        else:
+            return uvloop.new_event_loop
+    return asyncio.new_event_loop
+
+
 class Command(BaseCommand):
     help = "Run the registered actors: pull their events from NATS JetStream and handle them."
 
@@ -55,6 +69,8 @@ class Command(BaseCommand):
                             help="Exit once no messages are left (for cron jobs and tests).")
         parser.add_argument("--no-register", action="store_false", dest="register",
                             help="Do not create or update streams and consumers; use existing ones.")
+        parser.add_argument("--loop", choices=("auto", "asyncio", "uvloop"), default="auto",
+                            help="Event loop: uvloop when installed (auto, the default), or asyncio.")
         parser.add_argument("--shutdown-timeout", type=positive_float, default=None,
                             help="Seconds running jobs get to finish after SIGINT/SIGTERM "
                                  "(default: WALNATS['SHUTDOWN_TIMEOUT'], 30).")
@@ -70,7 +86,8 @@ class Command(BaseCommand):
                         burst=options["burst"], register=options["register"],
                         shutdown_timeout=options["shutdown_timeout"])
         try:
-            asyncio.run(self._run(worker))
+            with asyncio.Runner(loop_factory=_loop_factory(options["loop"])) as runner:
+                runner.run(self._run(worker))
         except ConsumerLost as exc:
             raise CommandError(str(exc)) from exc
 

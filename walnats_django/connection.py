@@ -140,13 +140,22 @@ async def close_nats(nc: NATS, drain_timeout: float = 2.0) -> None:
     """
     if nc.is_closed:
         return
+    # A reconnect attempt racing with close() can survive its cancellation (asyncio.wait_for
+    # in 3.11 swallows it) and retry forever on a closed client; forbid reconnects first.
+    nc.options["allow_reconnect"] = False
     if nc.is_connected:
         try:
             await asyncio.wait_for(nc.drain(), drain_timeout)
-            return
         except (Exception, TimeoutError) as exc:  # noqa: BLE001 - closing anyway
             logger.debug("Drain failed, closing: %r", exc)
-    await nc.close()
+    if not nc.is_closed:
+        await nc.close()
+    reconnecting: asyncio.Task[None] | None = getattr(nc, "_reconnection_task", None)
+    for _ in range(20):
+        if reconnecting is None or reconnecting.done():
+            break
+        reconnecting.cancel()
+        await asyncio.wait({reconnecting}, timeout=0.1)
 
 
 def _redact(url: str) -> str:
@@ -293,12 +302,13 @@ class Connection:
             self._on_ack(pending, msg)
 
     def _on_ack(self, pending: _Pending, msg: Msg) -> None:
-        problem = _ack_problem(msg, pending.stream)
+        problem = _ack_problem(msg, pending.stream, duplicate_ok=not pending.expects_answer)
         if problem is not None:
             pending.fail(problem)
             return
         pending.acked = True
         if not pending.expects_answer:
+            # A duplicate emit is fine: the uid exists to make re-emits safe.
             if not pending.future.done():
                 pending.future.set_result(None)
         elif not pending.future.done():
@@ -308,8 +318,8 @@ class Connection:
             )
 
     def _on_emit_ack(self, subject: str, msg: Msg) -> None:
-        problem = _ack_problem(msg, subject)
-        if problem is not None and not isinstance(problem, DuplicateRequest):
+        problem = _ack_problem(msg, subject, duplicate_ok=True)
+        if problem is not None:
             logger.error("Emit failed subject=%s error=%s", subject, problem)
 
     def _probe_actors(self, pending: _Pending) -> None:
@@ -372,7 +382,7 @@ class Connection:
             pending.fail(exc)
 
 
-def _ack_problem(msg: Msg, stream: str) -> Exception | None:
+def _ack_problem(msg: Msg, stream: str, *, duplicate_ok: bool = False) -> Exception | None:
     headers = msg.headers
     if headers and headers.get("Status") == "503":
         return EventNotRegistered(
@@ -390,7 +400,7 @@ def _ack_problem(msg: Msg, stream: str) -> Exception | None:
             f"(err_code {error.get('err_code')}); check the event's Limits and the payload size.",
             code=error.get("err_code"),
         )
-    if ack.get("duplicate"):
+    if ack.get("duplicate") and not duplicate_ok:
         return DuplicateRequest(
             f"a message with this uid was already accepted by stream {stream!r} (seq "
             f"{ack.get('seq')}) within the de-duplication window; use a new uid."

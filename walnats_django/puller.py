@@ -121,6 +121,7 @@ class Puller:
         else:
             if self._pulls:
                 self._pulls.popleft()
-            logger.warning("Pull request ended api=%s status=%s description=%s",
-                           self._api, status, description)
+            # 409s such as "Server Shutdown" or "Leadership Change" are routine; we pull again.
+            logger.info("Pull request ended api=%s status=%s description=%s",
+                        self._api, status, description)
         self._on_status()

@@ -175,7 +175,8 @@ class ActorRunner:
                 await self._handle(msg, headers, pulse)
         except asyncio.CancelledError:
             if not msg._ackd:
-                await asyncio.shield(msg.nak())
+                with contextlib.suppress(Exception):  # a lost connection redelivers after ack_wait
+                    await asyncio.shield(msg.nak())
             raise
         finally:
             pulse.stop()
@@ -218,7 +219,12 @@ class ActorRunner:
             await self._answer_error(msg, headers, error)
             return
         pulse.stop()
-        await msg.ack()
+        try:
+            await msg.ack()
+        except Exception as exc:  # noqa: BLE001 - JetStream redelivers it after ack_wait
+            logger.error("Ack failed actor=%s seq=%s error=%r; it will be redelivered after ack_wait",
+                         actor.name, _seq(msg), exc)
+            return
         self.worker.stats["handled"] += 1
         if actor.event.has_response:
             await self._answer(msg, headers, result)
@@ -459,27 +465,29 @@ class Worker:
                 done, _ = await asyncio.wait(running | set(ending), return_when=asyncio.FIRST_COMPLETED)
                 running -= done
                 error = next((t.exception() for t in done if t in pulling and t.exception()), None)
+            lost = self._connection_closed.is_set() and not self._stop.is_set()
             for waiter in ending:
                 waiter.cancel()
-            await self._shutdown(pulling)
+            # Jobs on a lost connection can neither ack nor answer: do not wait for them.
+            await self._shutdown(pulling, grace=0.0 if lost else self.shutdown_timeout)
             if error is not None:
                 raise error
             return self._connection_closed.is_set()
         finally:
             await close_nats(self.nc)
 
-    async def _shutdown(self, pulling: list[asyncio.Task[None]]) -> None:
+    async def _shutdown(self, pulling: list[asyncio.Task[None]], grace: float) -> None:
         for runner in self._runners:
             await runner.stop_pulling()
         await asyncio.wait(pulling, timeout=2)
         jobs = {job for runner in self._runners for job in runner.jobs}
         if jobs:
-            logger.info("Shutting down: waiting for %d running job(s) up to %gs",
-                        len(jobs), self.shutdown_timeout)
-            _, late = await asyncio.wait(jobs, timeout=self.shutdown_timeout)
+            if grace:
+                logger.info("Shutting down: waiting for %d running job(s) up to %gs", len(jobs), grace)
+            _, late = await asyncio.wait(jobs, timeout=grace) if grace else (set(), jobs)
             if late:
                 logger.warning("Cancelling %d job(s) still running after %gs; they are handed back",
-                               len(late), self.shutdown_timeout)
+                               len(late), grace)
                 for job in late:
                     job.cancel()
                 await asyncio.wait(late, timeout=2)

@@ -1,0 +1,37 @@
+"""Fixtures of the fault suite: a nats-server per test, so stopping it disturbs nobody."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import nats
+import pytest_asyncio
+from nats.js import JetStreamContext
+
+from walnats_django.connection import close_connection
+from walnats_django.testing import NatsServer
+
+
+@pytest_asyncio.fixture
+async def own_server(tmp_path: Path) -> AsyncIterator[NatsServer]:
+    """A `nats-server -js` of this test's own (its port and store survive restarts).
+
+    The test's requester connection is closed while the server still runs: closing it
+    right after the server went away can leave nats-py's reconnect task running
+    (see test_closing_right_after_nats_went_away_leaves_no_reconnect_task).
+    """
+    server = NatsServer(store_dir=tmp_path / "store").start()
+    try:
+        yield server
+        await close_connection()
+    finally:
+        server.cleanup()
+
+
+@pytest_asyncio.fixture
+async def own_js(own_server: NatsServer) -> AsyncIterator[JetStreamContext]:
+    """A plain nats-py JetStream context on `own_server`, for consumer and stream info."""
+    nc = await nats.connect(own_server.url, max_reconnect_attempts=-1, reconnect_time_wait=0.2)
+    yield nc.jetstream()
+    await nc.close()

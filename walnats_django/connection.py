@@ -243,7 +243,7 @@ class Connection:
         self._pending[token] = pending
         pending.handles.append(loop.call_later(timeout, self._on_timeout, token, timeout))
         try:
-            await self.nc.publish(subject, payload, reply=f"{self.inbox}.a{token}", headers=headers)
+            await self.nc.publish(subject, payload, reply=f"{self.inbox}.a{token}", headers=headers or None)
             return await future
         except nats.errors.Error as exc:
             raise _publish_error(exc) from exc

@@ -26,14 +26,16 @@ from .wire import (
     HEADER_MSG_ID,
     HEADER_REPLAY_FOR,
     HEADER_REPLY,
+    encoded_size,
 )
 
 logger = logging.getLogger("walnats_django.deadletters")
 
 STREAM = "walnats-dead-letters"
 SUBJECT_PREFIX = "walnats-dead-letters"
-MAX_PAYLOAD_KEPT = 256 * 1024
-"""Payload bytes kept per dead letter; a longer payload is truncated and cannot be replayed."""
+MAX_PAYLOAD_KEPT = 8 * 1024 * 1024
+"""Payload bytes kept per dead letter (also cut to the server's max_payload); a truncated
+payload cannot be replayed."""
 MAX_AGE = 30 * 24 * 3600.0
 """Seconds a dead letter is kept."""
 _DROPPED_HEADERS = {HEADER_REPLY, HEADER_ACCEPT_ERRORS, HEADER_DEADLINE, HEADER_DELAY, HEADER_MSG_ID,
@@ -78,17 +80,43 @@ class DeadLetter:
     def truncated(self) -> bool:
         return len(self.payload) < self.payload_size
 
-    def to_json(self) -> bytes:
-        data = dataclasses.asdict(self)
-        data.pop("seq")
-        data["payload"] = base64.b64encode(self.payload).decode()
-        return json.dumps(data, separators=(",", ":")).encode()
+    def to_message(self, max_payload: int) -> tuple[dict[str, str], bytes]:
+        """Headers (metadata, original headers) and body (the payload, cut to fit max_payload).
+
+        The payload travels raw, not inside JSON, so a message that fitted the server fits
+        again; only the metadata headers are added.
+        """
+        headers = {
+            f"{_META}Event": self.event, f"{_META}Actor": self.actor, f"{_META}Stream": self.stream,
+            f"{_META}Stream-Seq": str(self.stream_seq), f"{_META}Attempts": str(self.attempts),
+            f"{_META}Error": _one_line(self.error), f"{_META}Payload-Size": str(self.payload_size),
+            f"{_META}Failed-At": self.failed_at,
+            f"{_META}Headers": json.dumps(self.headers, separators=(",", ":"), ensure_ascii=True),
+        }
+        room = max_payload - encoded_size(headers) - 64
+        if room < 0:
+            headers[f"{_META}Headers"] = "{}"
+            room = max_payload - encoded_size(headers) - 64
+        return headers, self.payload[: max(room, 0)]
 
     @classmethod
-    def from_json(cls, raw: bytes, seq: int) -> DeadLetter:
-        data = json.loads(raw)
-        data["payload"] = base64.b64decode(data["payload"])
-        return cls(**data, seq=seq)
+    def from_message(cls, headers: dict[str, str], body: bytes, seq: int) -> DeadLetter:
+        def meta(name: str) -> str:
+            return headers.get(f"{_META}{name}", "")
+
+        return cls(
+            event=meta("Event"), actor=meta("Actor"), stream=meta("Stream"),
+            stream_seq=int(meta("Stream-Seq") or 0), attempts=int(meta("Attempts") or 0),
+            error=meta("Error"), headers=json.loads(meta("Headers") or "{}"), payload=body,
+            payload_size=int(meta("Payload-Size") or len(body)), failed_at=meta("Failed-At"), seq=seq,
+        )
+
+
+_META = "Walnats-Dl-"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())[:1024]
 
 
 def make(*, event: str, actor: str, stream: str, stream_seq: int, attempts: int, error: str,
@@ -109,11 +137,12 @@ async def ensure_stream(js: JetStreamContext) -> None:
         await js.add_stream(stream_config())
 
 
-async def record(js: JetStreamContext, letter: DeadLetter) -> int:
+async def record(js: JetStreamContext, letter: DeadLetter, max_payload: int) -> int:
     """Store a dead letter and return its sequence (raises if JetStream did not store it)."""
     subject = f"{SUBJECT_PREFIX}.{letter.stream}.{letter.actor}"
-    ack = await js.publish(subject, letter.to_json(),
-                           headers={HEADER_MSG_ID: f"dl:{letter.stream}:{letter.stream_seq}:{letter.actor}"})
+    headers, body = letter.to_message(max_payload)
+    headers[HEADER_MSG_ID] = f"dl:{letter.stream}:{letter.stream_seq}:{letter.actor}"
+    ack = await js.publish(subject, body, headers=headers)
     return int(ack.seq)
 
 
@@ -123,8 +152,7 @@ async def get(js: JetStreamContext, seq: int) -> DeadLetter:
         msg = await js.get_msg(STREAM, seq)
     except NotFoundError:
         raise DeadLetterError(f"no dead letter with sequence {seq}.") from None
-    assert msg.data is not None
-    return DeadLetter.from_json(msg.data, seq)
+    return DeadLetter.from_message(dict(msg.headers or {}), msg.data or b"", seq)
 
 
 async def list_all(js: JetStreamContext, *, event: str | None = None, actor: str | None = None,

@@ -6,6 +6,7 @@ A plain class so it can run in `runactors`, in tests, or embedded; the command o
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import functools
 import logging
@@ -230,24 +231,55 @@ class ActorRunner:
             await self._answer(msg, headers, result)
 
     async def _give_up(self, msg: Msg, headers: dict[str, str], exc: BaseException) -> None:
-        """Record a dead letter, then terminate; if recording fails, retry later instead."""
+        """Record a dead letter, then terminate the message.
+
+        If recording fails and JetStream would still redeliver (attempts left), nak it and
+        try again then. On the last allowed delivery nothing would come back, so keep the
+        message in progress and retry recording here until it works or the worker stops.
+        """
         actor = self.actor
+        attempt = _attempt(msg)
         letter = deadletters.make(
             event=actor.event.name, actor=actor.name, stream=actor.event.stream_name,
-            stream_seq=_seq_int(msg), attempts=_attempt(msg), error=f"{type(exc).__name__}: {exc}",
+            stream_seq=_seq_int(msg), attempts=attempt, error=f"{type(exc).__name__}: {exc}",
             headers=headers, payload=msg.data,
         )
+        redelivers = actor.max_attempts is None or attempt < actor.max_attempts
+        pause = 0.2
+        pulse = None if redelivers else _Pulse(msg, actor.ack_wait / 2)
         try:
-            dl_seq = await deadletters.record(self.worker.js, letter)
-        except Exception as record_exc:  # noqa: BLE001 - keep the message rather than lose it
-            logger.error("Cannot record dead letter actor=%s seq=%s error=%r; will retry",
-                         actor.name, _seq(msg), record_exc)
-            await msg.nak(delay=actor.retry_delay_for(_attempt(msg)) or 1.0)
-            return
+            while True:
+                try:
+                    dl_seq = await deadletters.record(self.worker.js, letter, self.nc.max_payload)
+                    break
+                except Exception as record_exc:  # noqa: BLE001 - keep the message rather than lose it
+                    logger.error("Cannot record dead letter actor=%s seq=%s error=%r; will retry",
+                                 actor.name, _seq(msg), record_exc)
+                if redelivers:
+                    await msg.nak(delay=actor.retry_delay_for(attempt) or 1.0)
+                    return
+                if self.stopping:
+                    self._log_lost(msg)
+                    return
+                try:
+                    await asyncio.sleep(pause)
+                except asyncio.CancelledError:
+                    self._log_lost(msg)
+                    raise
+                pause = min(pause * 2, 5.0)
+        finally:
+            if pulse is not None:
+                pulse.stop()
         await msg.term()
         self.worker.stats["dead"] += 1
         logger.error("Dead letter recorded actor=%s stream=%s seq=%s attempts=%s dead_letter=%s",
                      actor.name, actor.event.stream_name, _seq(msg), letter.attempts, dl_seq)
+
+    def _log_lost(self, msg: Msg) -> None:
+        # The last resort: JetStream will not deliver it again, so the log keeps the payload.
+        logger.critical("Dead letter lost actor=%s stream=%s seq=%s payload_base64=%s",
+                        self.actor.name, self.actor.event.stream_name, _seq(msg),
+                        base64.b64encode(msg.data).decode())
 
     async def _call(self, payload: Any) -> Any:
         if self.actor.is_async:

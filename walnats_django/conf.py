@@ -6,6 +6,8 @@ from typing import Any
 
 import environ
 from django.conf import settings as django_settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 DEFAULT_SERVER = "nats://127.0.0.1:4222"
 DEFAULTS: dict[str, Any] = {
@@ -66,3 +68,18 @@ class Settings:
 
 
 walnats_settings = Settings()
+
+
+class _Generation:
+    """Bumped whenever `WALNATS` changes (override_settings), so connections are remade."""
+
+    value = 0
+
+
+settings_generation = _Generation()
+
+
+@receiver(setting_changed)
+def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:
+    if setting == "WALNATS":
+        settings_generation.value += 1

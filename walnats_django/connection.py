@@ -23,7 +23,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.nuid import NUID
 
-from .conf import walnats_settings
+from .conf import settings_generation, walnats_settings
 from .errors import (
     DuplicateRequest,
     EventNotRegistered,
@@ -192,6 +192,7 @@ class Connection:
         self._pending: dict[str, _Pending] = {}
         self._counter = 0
         self.closing = False
+        self.generation = settings_generation.value
         self._consumer_counts: dict[str, tuple[float, asyncio.Future[int]]] = {}
 
     @classmethod
@@ -433,10 +434,14 @@ async def get_connection(timeout: float) -> Connection:
         _forget_closed_loops()
         slot = _slots[loop] = _LoopSlot()
     conn = slot.conn
-    if conn is not None and conn.nc.is_connected:
+    if conn is not None and conn.nc.is_connected and conn.generation == settings_generation.value:
         return conn
     async with slot.lock:
         conn = slot.conn
+        if conn is not None and conn.generation != settings_generation.value:
+            slot.conn = None
+            await conn.close()
+            conn = None
         if conn is not None:
             if conn.nc.is_connected:
                 return conn

@@ -99,6 +99,10 @@ class Puller:
         headers = msg.headers
         status = headers.get("Status") if headers else None
         if not status:
+            if not (msg.reply or "").startswith("$JS.ACK."):
+                # Not from JetStream (someone published to our inbox): nothing to ack, ignore it.
+                logger.warning("Ignored a non-JetStream message on the pull inbox of %s", self._api)
+                return
             self.empty = False
             if self._pulls:
                 head = self._pulls[0]

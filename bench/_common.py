@@ -17,16 +17,51 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 Row = Sequence[object]
+T = TypeVar("T")
+
+LOOP_ENV = "WALNATS_BENCH_LOOP"
+"""auto (uvloop when installed, like runactors and uvicorn), asyncio or uvloop; run_all --loop sets it."""
+
+
+def loop_choice() -> str:
+    choice = os.environ.get(LOOP_ENV, "auto")
+    if choice not in ("auto", "asyncio", "uvloop"):
+        raise SystemExit(f"{LOOP_ENV} must be auto, asyncio or uvloop, not {choice!r}")
+    return choice
+
+
+def loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
+    """The event loop of the benchmark's own processes (requester, responder, load generator)."""
+    choice = loop_choice()
+    if choice != "asyncio":
+        try:
+            import uvloop
+        except ImportError:
+            if choice == "uvloop":
+                raise
+        else:
+            return uvloop.new_event_loop
+    return asyncio.new_event_loop
+
+
+def loop_name() -> str:
+    return "uvloop" if loop_factory() is not asyncio.new_event_loop else "asyncio"
+
+
+def arun(coro: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run()` on the chosen loop (see `loop_factory`)."""
+    with asyncio.Runner(loop_factory=loop_factory()) as runner:
+        return runner.run(coro)
 
 
 # --------------------------------------------------------------------------- results
@@ -42,7 +77,7 @@ class Table:
     notes: list[str] = field(default_factory=list)
 
     def add(self, *cells: object) -> None:
-        self.rows.append([str(c) for c in cells])
+        self.rows.append([str(c).replace("|", "\\|") for c in cells])
 
     def render(self) -> str:
         widths = [max(len(h), *(len(r[i]) for r in self.rows)) if self.rows else len(h)
@@ -312,6 +347,8 @@ def start_runactors(nats_url: str, actors: Sequence[str], *, settings: str = "be
     """`manage.py runactors --actor ...` as a subprocess; waits for "Worker started" by default."""
     args = [PYTHON, "manage.py", "runactors", *(a for name in actors for a in ("--actor", name)),
             *extra_args]
+    if loop_choice() != "auto":  # runactors' own default is auto too
+        args += ["--loop", loop_choice()]
     proc = Proc(args, env=child_env(nats_url, settings), name="runactors")
     if wait:
         try:

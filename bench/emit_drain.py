@@ -33,6 +33,7 @@ from bench._common import (
     Result,
     Table,
     Target,
+    arun,
     base_parser,
     consumer_backlog,
     find_nats_pid,
@@ -143,9 +144,9 @@ async def measure_emit(url: str, quick: bool) -> Table:
     seq = 1_000 if quick else 10_000
     conc = 5_000 if quick else 50_000
     # Warm-up of every path (connections, caches), not measured.
-    for publish in (raw_core, raw_js, emit_ff, emit_sync):
+    for warm in (raw_core, raw_js, emit_ff, emit_sync):
         for _ in range(200):
-            await publish()
+            await warm()
     await raw_flush()
     await walnats_flush()
     await asyncio.sleep(0.3)
@@ -266,8 +267,8 @@ async def measure_drain(url: str, quick: bool) -> tuple[Table, list[Drain]]:
 def run(url: str, quick: bool = False) -> Result:
     setup_django(url, "bench.settings")
     started = time.monotonic()
-    emit_table = asyncio.run(measure_emit(url, quick))
-    drain_table, runs = asyncio.run(measure_drain(url, quick))
+    emit_table = arun(measure_emit(url, quick))
+    drain_table, runs = arun(measure_drain(url, quick))
     best = max(runs, key=lambda d: d.rate)
     targets = [Target(f"worker drain of the {runs[0].count:,} backlog (best: --batch {best.batch})",
                       DRAIN_GOAL, best.rate, higher_is_better=True, unit="events/s")]

@@ -39,6 +39,7 @@ from bench._common import (
     Result,
     Table,
     Target,
+    arun,
     base_parser,
     child_env,
     find_nats_pid,
@@ -159,12 +160,20 @@ async def _python_load(port: int, path: str, duration: float) -> tuple[int, int,
                 started = time.perf_counter()
                 writer.write(request)
                 status = await reader.readline()
-                length = 0
+                length, chunked = 0, False
                 while (line := await reader.readline()) not in (b"\r\n", b""):
                     name, _, value = line.partition(b":")
-                    if name.strip().lower() == b"content-length":
+                    name = name.strip().lower()
+                    if name == b"content-length":
                         length = int(value)
-                await reader.readexactly(length)
+                    elif name == b"transfer-encoding" and b"chunked" in value.lower():
+                        chunked = True
+                if chunked:  # e.g. Django without CommonMiddleware sets no Content-Length
+                    while (size := int((await reader.readline()).split(b";")[0], 16)) > 0:
+                        await reader.readexactly(size + 2)
+                    await reader.readline()
+                else:
+                    await reader.readexactly(length)
                 if status.split()[1:2] != [b"200"]:
                     errors += 1
                 latencies.append(time.perf_counter() - started)
@@ -177,15 +186,9 @@ async def _python_load(port: int, path: str, duration: float) -> tuple[int, int,
 
 
 def python_load(port: int, path: str, duration: float, pids: dict[str, int]) -> HttpRun:
-    """The fallback load generator: 64 keep-alive connections in this process (uvloop if present)."""
-    try:
-        import uvloop
-
-        runner = uvloop.run
-    except ImportError:
-        runner = asyncio.run
+    """The fallback load generator: 64 keep-alive connections in this process (see `arun`)."""
     meter = CpuMeter({"client": os.getpid(), **pids}).start()
-    count, errors, latencies, seconds = runner(_python_load(port, path, duration))
+    count, errors, latencies, seconds = arun(_python_load(port, path, duration))
     stats = LatencyStats.of(latencies)
     return HttpRun(path, count, seconds, stats.p50, stats.p99, errors, meter.stop())
 
@@ -197,40 +200,53 @@ VARIANTS = (("project.settings", "example project (7 default middleware)"),
             ("bench.settings_lean", "MIDDLEWARE = [] (informational)"))
 
 
+def merge(runs: list[HttpRun]) -> HttpRun:
+    """Rounds of one view as one: total requests over total time; p50/p99/CPU averaged."""
+    n = len(runs)
+    cpu = {k: sum(r.cpu.get(k, 0.0) for r in runs) / n for k in runs[0].cpu}
+    return HttpRun(runs[0].path, sum(r.requests for r in runs), sum(r.seconds for r in runs),
+                   sum(r.p50 for r in runs) / n, sum(r.p99 for r in runs) / n,
+                   sum(r.errors for r in runs), cpu)
+
+
 def measure_variant(url: str, settings: str, load: Load, warm: float, duration: float,
-                    worker_pid: int) -> dict[str, HttpRun]:
-    """uvicorn with `settings`; both views warmed up, then measured one after the other."""
+                    worker_pid: int, rounds: int) -> dict[str, HttpRun]:
+    """uvicorn with `settings`; each view warmed up, then measured in A B B A ... order."""
     port = free_port()
-    runs: dict[str, HttpRun] = {}
+    runs: dict[str, list[HttpRun]] = {path: [] for path in PATHS}
     with start_uvicorn(url, port, settings) as uvicorn:
         for path in PATHS:
             answer = post(port, path)
             if answer != {"count": len(TEXT.split())}:
                 raise RuntimeError(f"POST {path} answered {answer!r}")
+            load(port, path, warm, {})
         pids = {"uvicorn": uvicorn.pid, "worker": worker_pid}
         nats_pid = find_nats_pid(url)
         if nats_pid is not None:
             pids["nats-server"] = nats_pid
-        for path in PATHS:
-            load(port, path, warm, pids)
-            runs[path] = load(port, path, duration, pids)
-            print(f"  {settings} {path}: {runs[path].rate:,.0f} req/s", flush=True)
-    return runs
+        for round_ in range(rounds):
+            for path in PATHS if round_ % 2 == 0 else PATHS[::-1]:
+                run_ = load(port, path, duration, pids)
+                runs[path].append(run_)
+                print(f"  {settings} {path}: {run_.rate:,.0f} req/s", flush=True)
+    return {path: merge(found) for path, found in runs.items()}
 
 
 def run(url: str, quick: bool = False, client: str | None = None) -> Result:
     started = time.monotonic()
     client = client or ("wrk" if shutil.which("wrk") else "python")
     load: Load = wrk_load if client == "wrk" else python_load
-    duration = 2.0 if quick else 10.0
+    duration = 1.0 if quick else 10.0
     warm = 1.0 if quick else 3.0
+    rounds = 1 if quick else 2
     worker = start_runactors(url, ["count-words"], settings="project.settings")
     try:
-        results = {settings: measure_variant(url, settings, load, warm, duration, worker.pid)
+        results = {settings: measure_variant(url, settings, load, warm, duration, worker.pid, rounds)
                    for settings, _ in VARIANTS}
     finally:
         worker.stop()
-    title = f"HTTP: uvicorn + Django, {client} client, {CONNECTIONS} connections, {duration:g}s per view"
+    title = (f"HTTP: uvicorn + Django, {client} client, {CONNECTIONS} connections, {rounds} x {duration:g}s "
+             "per view")
     table = Table(title, ["settings", "view", "req/s", "vs /no-request", "p50 ms", "p99 ms", "errors",
                           "CPU % of a core"])
     client_name = "wrk" if client == "wrk" else "client"
@@ -249,6 +265,9 @@ def run(url: str, quick: bool = False, client: str | None = None) -> Result:
                 f"(the machine has {os.cpu_count()} cores = {100 * (os.cpu_count() or 1)}%).")
     table.notes.append("/count-words awaits walnats request() to the count-words actor; /no-request does "
                        "the same JSON work and counts in-process.")
+    if rounds > 1:
+        table.notes.append(f"{rounds} rounds per view in A B B A order (cancels drift); req/s = all requests "
+                           "/ all time; p50, p99 and CPU are the mean over the rounds.")
     main_runs = results[VARIANTS[0][0]]
     targets = [Target("count-words view req/s vs no-request view", VIEW_GOAL,
                       main_runs["/count-words"].rate / main_runs["/no-request"].rate,

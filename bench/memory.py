@@ -24,6 +24,7 @@ from bench._common import (
     Proc,
     Result,
     Table,
+    arun,
     base_parser,
     consumer_backlog,
     finish,
@@ -111,7 +112,7 @@ def run(url: str, quick: bool = False) -> Result:
     count = 10_000 if quick else 100_000
     one, one_hwm = idle_rss(url, [NOOP_ACTOR], settle, window)
     twenty, twenty_hwm = idle_rss(url, ALL_ACTORS, settle, window)
-    drain = asyncio.run(drain_peak(url, count))
+    drain = arun(drain_peak(url, count))
     table = Table("runactors memory (MiB)", ["state", "VmRSS", "VmHWM", "vs idle, 1 actor", "notes"])
     table.add("idle, 1 actor (bench-noop)", mib(one), mib(one_hwm), "1.00x",
               f"median of {window:g}s after {settle:g}s settle")

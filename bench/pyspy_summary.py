@@ -34,6 +34,13 @@ def function_of(frame: str) -> str:
     return f"{match['func']} ({match['file']})"
 
 
+def is_python(frame: str) -> bool:
+    """Python frames name a .py file (or a frozen module); `--native` frames name a binary or C file."""
+    match = _FRAME.match(frame)
+    file = match["file"] if match else ""
+    return file.endswith(".py") or file.startswith(("<frozen", "<string>"))
+
+
 def package_of(frame: str) -> str:
     match = _FRAME.match(frame)
     file = match["file"] if match else frame
@@ -52,15 +59,22 @@ def summarize(path: Path, top: int = 25, focus: str | None = None, only: str | N
         stacks = [(frames, count) for frames, count in stacks if any(only in f for f in frames)]
     total = sum(count for _, count in stacks) or 1
     self_time: collections.Counter[str] = collections.Counter()
+    native_leaf: collections.Counter[str] = collections.Counter()
     inclusive: collections.Counter[str] = collections.Counter()
     packages: collections.Counter[str] = collections.Counter()
-    for frames, count in stacks:
+    native = any(not is_python(f) for frames, _ in stacks for f in frames)
+    for all_frames, count in stacks:
+        # With --native, C frames are left out of the Python views: a Python function's self time
+        # then includes the C code it calls (json, sockets, the loop), as without --native.
+        frames = [f for f in all_frames if is_python(f)] or all_frames
         leaf = frames[-1]
         self_time[function_of(leaf)] += count
         packages[package_of(leaf)] += count
+        if native:
+            native_leaf[function_of(all_frames[-1])] += count
         for name in {function_of(f) for f in frames}:
             inclusive[name] += count
-    out = [f"{path.name}: {total} samples"]
+    out = [f"{path.name}: {total} samples" + (" (with native frames)" if native else "")]
     if only:
         out[0] += f" with {only!r} on the stack ({100 * total / everything:.0f}% of {everything})"
 
@@ -70,9 +84,16 @@ def summarize(path: Path, top: int = 25, focus: str | None = None, only: str | N
         for name, count in shown:
             out.append(f"  {100 * count / total:5.1f}%  {name}")
 
+    # Frames on (nearly) every stack -- the interpreter's and the event loop's entry points -- say nothing.
+    everywhere = {name for name, count in inclusive.items() if count >= 0.99 * total}
+    for name in everywhere:
+        del inclusive[name]
     block("self time by package", packages, 15)
-    block("self time (leaf function)", self_time, top)
-    block("total time (function on the stack)", inclusive, top)
+    block("self time (innermost Python function)", self_time, top)
+    if native:
+        block("native leaf (C function on top of the stack)", native_leaf, 15)
+    block(f"total time (function on the stack; {len(everywhere)} frames on every stack left out)",
+          inclusive, top)
     if focus:
         block(f"total time of functions in {focus!r}", inclusive, top, only=focus)
     return "\n".join(out)

@@ -35,6 +35,7 @@ from bench._common import (
     Result,
     Table,
     Target,
+    arun,
     base_parser,
     child_env,
     find_nats_pid,
@@ -50,6 +51,7 @@ from bench._common import (
 CORE_SUBJECT = "bench.core.count-words"
 TEXT = "the quick brown fox jumps over the lazy dog and keeps running across the field " * 2
 INFLIGHT = (1, 10, 100, 1000)
+SEQ_BLOCKS = 10
 
 Call = Callable[[], Awaitable[object]]
 
@@ -148,11 +150,18 @@ async def steady(call: Call, inflight: int, duration: float, meter: CpuMeter | N
 # --------------------------------------------------------------------------- the benchmark
 
 
-async def measure(url: str, quick: bool, worker_pid: int, responder_pid: int,
+CORE = "core NATS nc.request"
+WALNATS = "walnats request()"
+WIDE = "walnats request(), max_jobs 256"
+
+
+async def measure(url: str, quick: bool, peers: dict[str, tuple[str, int]],
                   profile_seconds: float | None = None) -> Result:
+    """`peers`: client name -> (name, pid) of the process answering it (for CPU metering)."""
     import nats
 
     import walnats_django
+    from bench.benchapp.events import COUNT_WORDS_WIDE
     from project.example.events import COUNT_WORDS
     from walnats_django.connection import close_connection
 
@@ -167,9 +176,11 @@ async def measure(url: str, quick: bool, worker_pid: int, responder_pid: int,
     async def walnats_call() -> object:
         return await walnats_django.request(COUNT_WORDS, TEXT, timeout=10)
 
-    calls: dict[str, Call] = {"core NATS nc.request": core_call, "walnats request()": walnats_call}
-    peers = {"core NATS nc.request": ("responder", responder_pid),
-             "walnats request()": ("worker", worker_pid)}
+    async def wide_call() -> object:
+        return await walnats_django.request(COUNT_WORDS_WIDE, TEXT, timeout=10)
+
+    calls: dict[str, Call] = {CORE: core_call, WALNATS: walnats_call, WIDE: wide_call}
+    calls = {name: call for name, call in calls.items() if name in peers}
     for name, call in calls.items():
         answer = await call()
         if answer != expected:
@@ -186,68 +197,83 @@ async def measure(url: str, quick: bool, worker_pid: int, responder_pid: int,
         await close_connection()
         return Result("request_latency")
 
-    seq_count = 300 if quick else 2000
-    warm_count = 100 if quick else 500
-    duration = 1.0 if quick else 5.0
-    warm_duration = 0.3 if quick else 1.5
+    seq_count = 200 if quick else 2000
+    warm_count = 50 if quick else 500
+    duration = 0.6 if quick else 5.0
+    warm_duration = 0.2 if quick else 1.5
 
-    seq: dict[str, LatencyStats] = {}
-    for name, call in calls.items():
+    # Interleaved blocks, so that drift (other tenants, CPU clock) hits every client alike.
+    for call in calls.values():
         await sequential(call, warm_count)
-        seq[name] = LatencyStats.of(await sequential(call, seq_count))
+    samples: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(SEQ_BLOCKS):
+        for name, call in calls.items():
+            samples[name] += await sequential(call, seq_count // SEQ_BLOCKS)
+    seq = {name: LatencyStats.of(values) for name, values in samples.items()}
 
     loads: dict[tuple[str, int], Load] = {}
     nats_pid = find_nats_pid(url)
     for inflight in INFLIGHT:
         for name, call in calls.items():
             await steady(call, inflight, warm_duration)
-            peer_name, peer_pid = peers[name]
-            pids = {"requester": os.getpid(), peer_name: peer_pid}
+            pids = {"requester": os.getpid(), peers[name][0]: peers[name][1]}
             if nats_pid is not None:
                 pids["nats-server"] = nats_pid
-            meter = CpuMeter(pids)
-            loads[name, inflight] = await steady(call, inflight, duration, meter)
+            loads[name, inflight] = await steady(call, inflight, duration, CpuMeter(pids))
+            print(f"  {inflight:>4} in flight, {name}: {loads[name, inflight].rate:,.0f} req/s", flush=True)
 
     await nc.close()
     await close_connection()
 
-    base, ours = "core NATS nc.request", "walnats request()"
-    lat = Table(f"request(): sequential latency ({seq_count} calls after {warm_count} warm-up), ms",
-                ["client", "p50", "p90", "p99", "mean", "max", "p50 ratio", "p99 ratio"])
+    lat = Table(f"request(): sequential latency ({seq_count} calls each after {warm_count} warm-up, "
+                f"in {SEQ_BLOCKS} interleaved blocks), ms",
+                ["client", "p50", "p90", "p99", "mean", "max", "p50 vs core", "p99 vs core"])
     for name in calls:
         s = seq[name]
         lat.add(name, ms(s.p50), ms(s.p90), ms(s.p99), ms(s.mean), ms(s.max),
-                ratio(s.p50, seq[base].p50), ratio(s.p99, seq[base].p99))
-    thr = Table(f"request(): throughput, steady load for {duration:g}s per cell (req/s, latency ms)",
-                ["in flight", "core req/s", "walnats req/s", "walnats/core", "core p50", "walnats p50",
-                 "core p99", "walnats p99", "errors (core/walnats)", "CPU core run", "CPU walnats run"])
+                ratio(s.p50, seq[CORE].p50), ratio(s.p99, seq[CORE].p99))
+    thr = Table(f"request(): throughput, steady load for {duration:g}s per cell",
+                ["in flight", "client", "req/s", "vs core", "p50 ms", "p99 ms", "errors",
+                 "CPU % of a core"])
     for inflight in INFLIGHT:
-        c, w = loads[base, inflight], loads[ours, inflight]
-        thr.add(inflight, rate(c.rate), rate(w.rate), ratio(w.rate, c.rate), ms(c.latency.p50),
-                ms(w.latency.p50), ms(c.latency.p99), ms(w.latency.p99), f"{c.errors}/{w.errors}",
-                c.cpu, w.cpu)
-    thr.notes.append("CPU is % of one core over the measured window; requester = this benchmark process, "
-                     "worker = `runactors --actor count-words`, responder = the core NATS subscriber.")
-    thr.notes.append("Lanes: each of the N in-flight lanes awaits one call at a time (closed loop).")
+        for name in calls:
+            r = loads[name, inflight]
+            thr.add(inflight, name, rate(r.rate), ratio(r.rate, loads[CORE, inflight].rate),
+                    ms(r.latency.p50), ms(r.latency.p99), r.errors, r.cpu)
+    thr.notes.append("Each of the N in-flight lanes awaits one call at a time (closed loop), so N is "
+                     "exactly the number of outstanding requests.")
+    thr.notes.append("requester = this process; responder = the core NATS subscriber process; worker = "
+                     "`runactors --actor count-words` (project.settings; the example actor, max_jobs 16); "
+                     "wide worker = `runactors --actor bench-count-words` (same handler, max_jobs 256).")
+    thr.notes.append("The targets use the example's count-words actor; the max_jobs 256 rows are "
+                     "informational.")
     targets = [
-        Target("request() sequential p50 vs core NATS p50", 1.5, seq[ours].p50 / seq[base].p50,
+        Target("request() sequential p50 vs core NATS p50", 1.5, seq[WALNATS].p50 / seq[CORE].p50,
                higher_is_better=False),
         Target("request() throughput at 1,000 in flight vs core NATS", 0.5,
-               loads[ours, 1000].rate / loads[base, 1000].rate, higher_is_better=True, unit="%"),
+               loads[WALNATS, 1000].rate / loads[CORE, 1000].rate, higher_is_better=True, unit="%"),
     ]
     return Result("request_latency", [lat, thr], targets)
 
 
 def run(url: str, quick: bool = False) -> Result:
-    """Start the worker and the core responder on `url`, measure, stop them."""
-    setup_django(url, "project.settings")
+    """Start the workers and the core responder on `url`, measure, stop them."""
+    from bench.benchapp.catalog import COUNT_ACTOR
+
+    setup_django(url, "bench.settings")
     started = time.monotonic()
-    worker = start_runactors(url, ["count-words"], settings="project.settings")
+    worker = start_runactors(url, ["count-words"], settings="project.settings", wait=False)
+    wide = start_runactors(url, [COUNT_ACTOR], settings="bench.settings", wait=False)
     try:
+        worker.wait_for_line("Worker started", timeout=60)
+        wide.wait_for_line("Worker started", timeout=60)
         with start_responder(url) as core:
-            result = asyncio.run(measure(url, quick, worker.pid, core.pid))
+            peers = {CORE: ("responder", core.pid), WALNATS: ("worker", worker.pid),
+                     WIDE: ("wide worker", wide.pid)}
+            result = arun(measure(url, quick, peers))
     finally:
         worker.stop()
+        wide.stop()
     result.seconds = time.monotonic() - started
     return result
 
@@ -260,12 +286,13 @@ def main() -> None:
                              "needs a running worker (--nats-url) and prints this process's pid.")
     args = parser.parse_args()
     if args.responder:
-        asyncio.run(responder(args.nats_url, CORE_SUBJECT))
+        arun(responder(args.nats_url, CORE_SUBJECT))
         return
     if args.profile_seconds:
-        setup_django(args.nats_url, "project.settings")
+        setup_django(args.nats_url, "bench.settings")
         print(f"requester pid {os.getpid()}", flush=True)
-        asyncio.run(measure(args.nats_url, False, 0, 0, profile_seconds=args.profile_seconds))
+        arun(measure(args.nats_url, False, {WALNATS: ("worker", 0)},
+                            profile_seconds=args.profile_seconds))
         return
     with nats_server(args.nats_url) as url:
         finish(run(url, args.quick), args.json)

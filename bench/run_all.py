@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import hashlib
 import json
 import os
 import platform
@@ -26,7 +27,7 @@ if __package__ in (None, ""):
     _HERE = os.path.dirname(os.path.abspath(__file__))
     sys.path[:] = [os.path.dirname(_HERE), *(p for p in sys.path if os.path.abspath(p or ".") != _HERE)]
 
-from bench._common import PYTHON, ROOT, Result, Table, child_env, targets_table
+from bench._common import LOOP_ENV, PYTHON, ROOT, Result, Table, child_env, loop_name, targets_table
 
 BENCHMARKS = ("request_latency", "emit_drain", "http", "memory")
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
@@ -58,7 +59,39 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def machine_info() -> Table:
+def code_fingerprint() -> str:
+    """A short hash of walnats_django's source as it is on disk (other people may edit it mid-run)."""
+    digest = hashlib.sha1()
+    for path in sorted((ROOT / "walnats_django").rglob("*.py")):
+        digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:10]
+
+
+def revision() -> str:
+    """The commit measured, whether walnats_django had uncommitted changes, and its source hash."""
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True,
+                                  timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    commit = git("log", "-1", "--format=%h %s") or "unknown commit"
+    if len(commit) > 70:
+        commit = commit[:67] + "..."
+    dirty = git("status", "--porcelain", "--", "walnats_django").splitlines()
+    changes = f", uncommitted changes in {len(dirty)} file(s)" if dirty else ""
+    return f"{commit} (walnats_django source {code_fingerprint()}{changes})"
+
+
+def load_average() -> str:
+    try:
+        return " / ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
+
+
+def machine_info(revision_at_start: str, load_at_start: str) -> Table:
     from walnats_django.testing import find_nats_server
 
     nats_bin = find_nats_server()
@@ -72,6 +105,8 @@ def machine_info() -> Table:
         memory = f"{mem_kib / 1024 / 1024:.1f} GiB"
     except (OSError, ValueError, IndexError):
         memory = "unknown"
+    choice = os.environ.get(LOOP_ENV, "auto")
+    runactors_loop = f"--loop {choice}" if choice != "auto" else "its default (auto: uvloop when installed)"
     table = Table("Machine", ["", ""])
     for key, value in [
         ("date", datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")),
@@ -81,6 +116,11 @@ def machine_info() -> Table:
         ("OS", f"{platform.system()} {platform.release()}"),
         ("Python", f"{platform.python_implementation()} {platform.python_version()}"),
         ("nats-server", f"{nats_version} (JetStream, file store in a temp dir, loopback)"),
+        ("walnats_django revision", revision_at_start),
+        ("load average 1/5/15 min", f"{load_at_start} before the run, {load_average()} after (other "
+                                    "processes on the machine skew the numbers)"),
+        ("event loops", f"{loop_name()} in the bench processes (requester, core responder, load "
+                        f"generator); runactors: {runactors_loop}; uvicorn: --loop uvloop"),
         ("nats-py / Django", f"{importlib.metadata.version('nats-py')} / {django.get_version()}"),
     ]:
         table.add(key, value)
@@ -111,18 +151,28 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="Small counts: a smoke run (< 60 s).")
     parser.add_argument("--only", action="append", choices=BENCHMARKS, help="Run only this benchmark.")
     parser.add_argument("--nats-url", help="Use this nats-server instead of starting one.")
+    parser.add_argument("--loop", choices=("auto", "asyncio", "uvloop"),
+                        help=f"Event loop of every benchmark process and runactors (default: auto, uvloop "
+                             f"when installed; also ${LOOP_ENV}).")
     parser.add_argument("--output", type=Path, default=RESULTS, help=f"Report file (default: {RESULTS}).")
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
+    if args.loop:
+        os.environ[LOOP_ENV] = args.loop
     from bench._common import nats_server
 
     started = time.monotonic()
+    revision_at_start = revision()
+    load_at_start = load_average()
     results: list[Result] = []
     with nats_server(args.nats_url) as url:
         for name in args.only or BENCHMARKS:
             print(f"== {name} ==", flush=True)
             results.append(run_benchmark(name, url, args.quick))
-    text = report(results, machine_info(), args.quick, time.monotonic() - started)
+    machine = machine_info(revision_at_start, load_at_start)
+    if revision() != revision_at_start:
+        machine.add("WARNING", f"walnats_django changed during the run (now: {revision()}); re-run")
+    text = report(results, machine, args.quick, time.monotonic() - started)
     args.output.write_text(text)
     print("\n" + text)
     print(f"(written to {args.output})")

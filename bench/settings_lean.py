@@ -3,4 +3,4 @@ sync-middleware thread hops (used by bench/http.py as a second, informational va
 
 from project.settings import *  # noqa: F403
 
-MIDDLEWARE: list[str] = []
+MIDDLEWARE = []

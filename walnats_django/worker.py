@@ -29,6 +29,7 @@ from .jetstream import ensure_consumer, ensure_stream
 from .names import actor_name_problem, event_name_problem, require_valid
 from .puller import Puller
 from .serializers import decode, encode
+from .watch import JobWatch
 from .wire import (
     HEADER_ACCEPT_ERRORS,
     HEADER_ACTOR,
@@ -80,6 +81,7 @@ class ActorRunner:
         self.wake = asyncio.Event()
         self.stopping = False
         self.lost: str | None = None
+        self.watch = JobWatch(actor.ack_wait, actor.job_timeout)
         self.puller = Puller(
             nc, actor.event.stream_name, actor.name,
             batch=min(worker.batch or actor.max_jobs, actor.max_jobs), no_wait=worker.burst,
@@ -96,7 +98,9 @@ class ActorRunner:
             self._track(asyncio.ensure_future(msg.nak()))
             return
         self.worker.capacity.busy += 1
-        self._track(asyncio.ensure_future(self._job(msg)))
+        task = asyncio.ensure_future(self._job(msg))
+        self.watch.add(task, msg)
+        self._track(task)
 
     def _track(self, task: asyncio.Task[None] | asyncio.Future[None]) -> None:
         assert isinstance(task, asyncio.Task)
@@ -105,6 +109,7 @@ class ActorRunner:
 
     def _job_done(self, task: asyncio.Task[None]) -> None:
         self.jobs.discard(task)
+        self.watch.stop_pulse(task)
         # In burst mode a finished job means "look again": new messages may have come.
         self.puller.empty = False
         self.wake.set()
@@ -116,6 +121,7 @@ class ActorRunner:
     async def run(self) -> None:
         """Pull until stopped (or, in burst mode, until the consumer has nothing left)."""
         await self.puller.start()
+        loop = asyncio.get_running_loop()
         while not self.stopping:
             self.wake.clear()
             if self.lost is not None:
@@ -127,8 +133,10 @@ class ActorRunner:
                 await self.puller.top_up(self.free_slots())
             except Exception as exc:  # noqa: BLE001 - connection trouble; retried on next wake
                 logger.debug("Pull request failed actor=%s error=%r", self.actor.name, exc)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), timeout=self.puller.next_expiry())
+            alarm = loop.call_later(self.puller.next_expiry(), self.wake.set)
+            await self.wake.wait()
+            alarm.cancel()
+        self.watch.close()
 
     async def _recover(self) -> None:
         reason, self.lost = self.lost, None
@@ -154,7 +162,6 @@ class ActorRunner:
     async def _job(self, msg: Msg) -> None:
         actor = self.actor
         headers = msg.headers or {}
-        pulse = _Pulse(msg, actor.ack_wait / 2)
         try:
             delayed_until = parse_float(headers.get(HEADER_DELAY))
             if delayed_until is not None and delayed_until - time.time() > 0.001:
@@ -173,17 +180,16 @@ class ActorRunner:
                 await msg.ack()
                 return
             async with self.worker.capacity.slots:
-                await self._handle(msg, headers, pulse)
+                await self._handle(msg, headers)
         except asyncio.CancelledError:
             if not msg._ackd:
                 with contextlib.suppress(Exception):  # a lost connection redelivers after ack_wait
                     await asyncio.shield(msg.nak())
             raise
         finally:
-            pulse.stop()
             self.worker.capacity.busy -= 1
 
-    async def _handle(self, msg: Msg, headers: dict[str, str], pulse: _Pulse) -> None:
+    async def _handle(self, msg: Msg, headers: dict[str, str]) -> None:
         actor = self.actor
         try:
             payload = decode(actor.event.payload_serializer, actor.event.schema, msg.data,
@@ -197,29 +203,26 @@ class ActorRunner:
             return
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("Job started actor=%s seq=%s attempt=%s", actor.name, _seq(msg), _attempt(msg))
-        deadline = asyncio.timeout(actor.job_timeout)
+        task = asyncio.current_task()
+        assert task is not None
+        self.watch.handler_started(task)
         try:
-            async with deadline:
-                result = await self._call(payload)
-        except Exception as exc:
-            pulse.stop()
-            attempt = _attempt(msg)
-            delay = actor.retry_delay_for(attempt)
-            self.worker.stats["failed"] += 1
-            error: BaseException = exc
-            if deadline.expired():
-                error = TimeoutError(f"job_timeout of {actor.job_timeout:g}s exceeded")
-                logger.error("Job timed out actor=%s seq=%s attempt=%s", actor.name, _seq(msg), attempt)
-            else:
-                logger.exception("Job failed actor=%s seq=%s attempt=%s retry_in=%ss",
-                                 actor.name, _seq(msg), attempt, delay)
-            if actor.max_attempts is not None and attempt >= actor.max_attempts:
-                await self._give_up(msg, headers, error)
-            else:
-                await msg.nak(delay=delay)
-            await self._answer_error(msg, headers, error)
+            result = await self._call(payload)
+        except asyncio.CancelledError:
+            if not self.watch.timed_out(task):
+                raise
+            task.uncancel()
+            self.watch.stop_pulse(task)
+            logger.error("Job timed out actor=%s seq=%s attempt=%s", actor.name, _seq(msg), _attempt(msg))
+            await self._fail(msg, headers, TimeoutError(f"job_timeout of {actor.job_timeout:g}s exceeded"))
             return
-        pulse.stop()
+        except Exception as exc:
+            self.watch.stop_pulse(task)
+            logger.exception("Job failed actor=%s seq=%s attempt=%s retry_in=%ss", actor.name, _seq(msg),
+                             _attempt(msg), actor.retry_delay_for(_attempt(msg)))
+            await self._fail(msg, headers, exc)
+            return
+        self.watch.stop_pulse(task)
         try:
             await msg.ack()
         except Exception as exc:  # noqa: BLE001 - JetStream redelivers it after ack_wait
@@ -229,6 +232,16 @@ class ActorRunner:
         self.worker.stats["handled"] += 1
         if actor.event.has_response:
             await self._answer(msg, headers, result)
+
+    async def _fail(self, msg: Msg, headers: dict[str, str], error: BaseException) -> None:
+        """A handler failed: retry later (nak with the retry delay) or, out of attempts, give up."""
+        attempt = _attempt(msg)
+        self.worker.stats["failed"] += 1
+        if self.actor.max_attempts is not None and attempt >= self.actor.max_attempts:
+            await self._give_up(msg, headers, error)
+        else:
+            await msg.nak(delay=self.actor.retry_delay_for(attempt))
+        await self._answer_error(msg, headers, error)
 
     async def _give_up(self, msg: Msg, headers: dict[str, str], exc: BaseException) -> None:
         """Record a dead letter, then terminate the message.
@@ -246,7 +259,10 @@ class ActorRunner:
         )
         redelivers = actor.max_attempts is None or attempt < actor.max_attempts
         pause = 0.2
-        pulse = None if redelivers else _Pulse(msg, actor.ack_wait / 2)
+        task = asyncio.current_task()
+        assert task is not None
+        if not redelivers:
+            self.watch.add(task, msg)  # keep it in progress while we retry recording
         try:
             while True:
                 try:
@@ -268,8 +284,7 @@ class ActorRunner:
                     raise
                 pause = min(pause * 2, 5.0)
         finally:
-            if pulse is not None:
-                pulse.stop()
+            self.watch.stop_pulse(task)
         await msg.term()
         self.worker.stats["dead"] += 1
         logger.error("Dead letter recorded actor=%s stream=%s seq=%s attempts=%s dead_letter=%s",
@@ -322,35 +337,6 @@ class ActorRunner:
         await self.nc.publish(reply, text.encode()[:MAX_ERROR_MESSAGE], headers={
             HEADER_ERROR: type(exc).__name__, HEADER_ACTOR: self.actor.name,
         })
-
-
-class _Pulse:
-    """Tell JetStream "in progress" every `interval` seconds so the message is not redelivered.
-
-    Timer callbacks rather than a task per job: most jobs end long before the first beat.
-    """
-
-    __slots__ = ("handle", "interval", "msg")
-
-    def __init__(self, msg: Msg, interval: float) -> None:
-        self.msg = msg
-        self.interval = interval
-        self.handle: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(interval, self._beat)
-
-    def _beat(self) -> None:
-        asyncio.ensure_future(self.msg.in_progress()).add_done_callback(_log_pulse_failure)
-        if self.handle is not None:
-            self.handle = asyncio.get_running_loop().call_later(self.interval, self._beat)
-
-    def stop(self) -> None:
-        if self.handle is not None:
-            self.handle.cancel()
-            self.handle = None
-
-
-def _log_pulse_failure(future: asyncio.Future[None]) -> None:
-    if not future.cancelled() and future.exception() is not None:
-        logger.debug("Pulse failed: %r", future.exception())
 
 
 def _run_sync_job(handler: Any, payload: Any) -> Any:

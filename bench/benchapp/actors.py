@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from walnats_django import Actor, registry
 
-from .catalog import IDLE_ACTORS, NOOP_ACTOR, NOOP_MAX_ACK_PENDING, NOOP_MAX_JOBS
-from .events import IDLE, NOOP
+from .catalog import (
+    COUNT_ACTOR,
+    COUNT_MAX_JOBS,
+    IDLE_ACTORS,
+    NOOP_ACTOR,
+    NOOP_MAX_ACK_PENDING,
+    NOOP_MAX_JOBS,
+)
+from .events import COUNT_WORDS_WIDE, IDLE, NOOP
 
 
 @registry.actor(NOOP_ACTOR, NOOP, max_jobs=NOOP_MAX_JOBS, max_ack_pending=NOOP_MAX_ACK_PENDING,
@@ -13,6 +20,13 @@ from .events import IDLE, NOOP
 async def noop(text: str) -> None:
     """Does nothing: the drain benchmark measures the worker, not the handler."""
     return None
+
+
+@registry.actor(COUNT_ACTOR, COUNT_WORDS_WIDE, max_jobs=COUNT_MAX_JOBS,
+                description="Benchmark: the example's count-words with max_jobs 256.")
+async def count_words(text: str) -> int:
+    """Same handler as project.example's count-words."""
+    return len(text.split())
 
 
 async def idle(text: str) -> None:

@@ -13,3 +13,8 @@ IDLE_COUNT = 19
 IDLE_EVENTS = [f"bench.idle-{i:02d}" for i in range(1, IDLE_COUNT + 1)]
 IDLE_ACTORS = [f"bench-idle-{i:02d}" for i in range(1, IDLE_COUNT + 1)]
 ALL_ACTORS = [NOOP_ACTOR, *IDLE_ACTORS]
+
+COUNT_EVENT = "bench.count-words"
+COUNT_ACTOR = "bench-count-words"
+COUNT_MAX_JOBS = 256
+"""The example's count-words (max_jobs 16) with room for 256 jobs: shows what max_jobs costs."""

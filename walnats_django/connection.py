@@ -7,6 +7,7 @@ no SUB/UNSUB per request. The PubAck and the actor's answer both arrive there.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import logging
@@ -194,6 +195,8 @@ class Connection:
         self.closing = False
         self.generation = settings_generation.value
         self._consumer_counts: dict[str, tuple[float, asyncio.Future[int]]] = {}
+        self._awaiting_answer: collections.deque[tuple[float, _Pending]] = collections.deque()
+        self._probe_timer: asyncio.TimerHandle | None = None
 
     @classmethod
     async def open(cls, timeout: float) -> Connection:
@@ -303,20 +306,39 @@ class Connection:
             self._on_ack(pending, msg)
 
     def _on_ack(self, pending: _Pending, msg: Msg) -> None:
-        problem = _ack_problem(msg, pending.stream, duplicate_ok=not pending.expects_answer)
-        if problem is not None:
-            pending.fail(problem)
-            return
+        # A plain success PubAck is `{"stream":..,"seq":..}`: parse only what may be a problem.
+        data = msg.data
+        if msg.headers or b'"error"' in data or b'"duplicate"' in data:
+            problem = _ack_problem(msg, pending.stream, duplicate_ok=not pending.expects_answer)
+            if problem is not None:
+                pending.fail(problem)
+                return
         pending.acked = True
         if not pending.expects_answer:
             # A duplicate emit is fine: the uid exists to make re-emits safe.
             if not pending.future.done():
                 pending.future.set_result(None)
         elif not pending.future.done():
-            loop = asyncio.get_running_loop()
-            pending.handles.append(
-                loop.call_later(NO_ACTORS_PROBE_AFTER, self._probe_actors, pending)
-            )
+            self._awaiting_answer.append((time.monotonic(), pending))
+            if self._probe_timer is None:
+                self._probe_timer = asyncio.get_running_loop().call_later(
+                    NO_ACTORS_PROBE_AFTER, self._probe_slow_requests)
+
+    def _probe_slow_requests(self) -> None:
+        """Check for actors behind requests acked but unanswered for `NO_ACTORS_PROBE_AFTER`.
+
+        One timer for all requests, walking a queue in ack order: no timer per request.
+        """
+        now = time.monotonic()
+        queue = self._awaiting_answer
+        while queue and now - queue[0][0] >= NO_ACTORS_PROBE_AFTER:
+            pending = queue.popleft()[1]
+            if not pending.future.done():
+                self._probe_actors(pending)
+        self._probe_timer = None
+        if queue:
+            self._probe_timer = asyncio.get_running_loop().call_later(
+                max(queue[0][0] + NO_ACTORS_PROBE_AFTER - now, 0.001), self._probe_slow_requests)
 
     def _on_emit_ack(self, subject: str, msg: Msg) -> None:
         problem = _ack_problem(msg, subject, duplicate_ok=True)
@@ -324,9 +346,6 @@ class Connection:
             logger.error("Emit failed subject=%s error=%s", subject, problem)
 
     def _probe_actors(self, pending: _Pending) -> None:
-        if pending.future.done():
-            return
-
         def check(counted: asyncio.Future[int]) -> None:
             if counted.cancelled():
                 return
@@ -374,6 +393,9 @@ class Connection:
     async def close(self) -> None:
         """Drain and close; pending requests fail with `NatsUnavailable`."""
         self.closing = True
+        if self._probe_timer is not None:
+            self._probe_timer.cancel()
+            self._probe_timer = None
         self.fail_all(NatsUnavailable("the NATS connection was closed."))
         await close_nats(self.nc)
 

@@ -7,7 +7,7 @@ import datetime
 import json
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
-from .errors import SerializationError
+from .errors import PayloadTypeError, SerializationError
 
 T = TypeVar("T")
 _COMPACT = (",", ":")
@@ -22,10 +22,14 @@ class Serializer(Protocol[T]):
     def decode(self, data: bytes) -> T: ...
 
 
+# walnats 1.2.6 calls json.dumps with its default ensure_ascii=True: keep the bytes identical,
+# and lone surrogates (e.g. from surrogateescape'd file names) stay encodable as \udXXX.
+# One encoder, built once: json.dumps with separators= builds a new one per call.
+_encode_json = json.JSONEncoder(separators=_COMPACT).encode
+
+
 def _dumps(obj: object) -> bytes:
-    # walnats 1.2.6 calls json.dumps with its default ensure_ascii=True: keep the bytes identical,
-    # and lone surrogates (e.g. from surrogateescape'd file names) stay encodable as \udXXX.
-    return json.dumps(obj, separators=_COMPACT).encode()
+    return _encode_json(obj).encode()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,10 +140,13 @@ def get_serializer(schema: Any) -> Serializer[Any]:
     )
 
 
+_EXACT = frozenset({str, bytes, dict, list, bool})
+
+
 def check_instance(schema: Any, message: object, what: str) -> None:
     """Raise `PayloadTypeError` unless `message` fits `schema` (bool is not a number)."""
-    from .errors import PayloadTypeError
-
+    if schema in _EXACT and type(message) is schema:
+        return
     if schema is None or schema is type(None):
         ok = message is None
     else:
@@ -181,8 +188,6 @@ def encode(serializer: Serializer[Any], message: object, what: str) -> bytes:
 
 def decode(serializer: Serializer[Any], schema: Any, data: bytes, what: str) -> Any:
     """Decode and type-check, turning any failure into `SerializationError`."""
-    from .errors import PayloadTypeError
-
     try:
         message = serializer.decode(data)
     except Exception as exc:

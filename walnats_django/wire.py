@@ -10,6 +10,7 @@ import time
 from collections.abc import Mapping
 
 from .errors import InvalidHeader
+from .names import is_subject
 
 # walnats 1.2.6 headers
 HEADER_REPLY = "Walnats-Reply"
@@ -133,8 +134,6 @@ def encoded_size(headers: Mapping[str, str]) -> int:
 
 def is_safe_reply(subject: str, inbox_prefix: str) -> bool:
     """Whether an answer may be published to `subject`: a literal subject under the inbox prefix."""
-    from .names import is_subject
-
     return subject.startswith(inbox_prefix + ".") and is_subject(subject)
 
 

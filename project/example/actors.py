@@ -10,7 +10,8 @@ from .models import Welcome
 logger = logging.getLogger("project.example")
 
 
-@registry.actor("count-words", COUNT_WORDS, description="Counts words; answers requests.")
+# A trivial async handler answering web requests: many jobs at once cost nothing but memory.
+@registry.actor("count-words", COUNT_WORDS, description="Counts words; answers requests.", max_jobs=256)
 async def count_words(text: str) -> int:
     """The seed's example: an async handler whose return value is the answer."""
     return len(text.split())

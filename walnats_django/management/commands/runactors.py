@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -85,6 +86,10 @@ class Command(BaseCommand):
         worker = Worker(actors, batch=options["batch"], max_jobs=options["max_jobs"],
                         burst=options["burst"], register=options["register"],
                         shutdown_timeout=options["shutdown_timeout"])
+        # Django, the registry and the handlers are loaded for good: keep them out of every
+        # garbage collection the message traffic triggers.
+        gc.collect()
+        gc.freeze()
         try:
             with asyncio.Runner(loop_factory=_loop_factory(options["loop"])) as runner:
                 runner.run(self._run(worker))

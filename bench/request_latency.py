@@ -243,7 +243,7 @@ async def measure(url: str, quick: bool, peers: dict[str, tuple[str, int]],
     thr.notes.append("Each of the N in-flight lanes awaits one call at a time (closed loop), so N is "
                      "exactly the number of outstanding requests.")
     thr.notes.append("requester = this process; responder = the core NATS subscriber process; worker = "
-                     "`runactors --actor count-words` (project.settings; the example actor, max_jobs 16); "
+                     "`runactors --actor count-words` (project.settings; the example actor, max_jobs 256); "
                      "wide worker = `runactors --actor bench-count-words` (same handler, max_jobs 256).")
     thr.notes.append("The targets use the example's count-words actor; the max_jobs 256 rows are "
                      "informational.")

@@ -1,20 +1,12 @@
 """Actors used by the tests; their side effects go to files the tests read."""
 
 import asyncio
-import os
 import time
-from pathlib import Path
 
 from walnats_django import registry
 
 from .events import ECHO, FAIL, HANG, NOTE, SLOW, SLOW_SYNC
-
-
-def _record(name: str, line: str) -> None:
-    folder = os.environ.get("WALNATS_TEST_RECORD_DIR")
-    if folder:
-        with open(Path(folder) / name, "a") as fh:
-            fh.write(line + "\n")
+from .records import record as _record
 
 
 @registry.actor("echo", ECHO)

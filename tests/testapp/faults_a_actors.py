@@ -4,7 +4,6 @@ import asyncio
 import contextlib
 import os
 import time
-from pathlib import Path
 
 from walnats_django import registry
 
@@ -19,18 +18,8 @@ from .faults_a_events import (
     FA_OUTAGE,
     FA_SHORT,
 )
-
-
-def _folder() -> Path | None:
-    folder = os.environ.get("WALNATS_TEST_RECORD_DIR")
-    return Path(folder) if folder else None
-
-
-def _record(name: str, line: str) -> None:
-    folder = _folder()
-    if folder is not None:
-        with open(folder / name, "a") as fh:
-            fh.write(line + "\n")
+from .records import record as _record
+from .records import record_folder as _folder
 
 
 def _recorded(name: str) -> list[str]:

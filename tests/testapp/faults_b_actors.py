@@ -1,9 +1,7 @@
 """Actors of fault suite part b; their side effects go to files in WALNATS_TEST_RECORD_DIR."""
 
 import asyncio
-import os
 import time
-from pathlib import Path
 
 from walnats_django import registry
 
@@ -22,18 +20,8 @@ from .faults_b_events import (
     FB_RETRY,
     FB_SLOW,
 )
-
-
-def _folder() -> Path | None:
-    folder = os.environ.get("WALNATS_TEST_RECORD_DIR")
-    return Path(folder) if folder else None
-
-
-def _record(name: str, line: str) -> None:
-    folder = _folder()
-    if folder is not None:
-        with open(folder / name, "a") as fh:
-            fh.write(line + "\n")
+from .records import record as _record
+from .records import record_folder as _folder
 
 
 @registry.actor("fb-dead", FB_DEAD, max_attempts=3, retry_delay=(0.05,))

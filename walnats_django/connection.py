@@ -168,14 +168,14 @@ def _redact(url: str) -> str:
 class _Pending:
     """A request or synchronous emit waiting for its PubAck and (for requests) its answer."""
 
-    __slots__ = ("acked", "expects_answer", "future", "handles", "stream")
+    __slots__ = ("acked", "expects_answer", "future", "stream", "timer")
 
     def __init__(self, future: asyncio.Future[Msg | None], stream: str, expects_answer: bool) -> None:
         self.future = future
         self.stream = stream
         self.expects_answer = expects_answer
         self.acked = False
-        self.handles: list[asyncio.TimerHandle] = []
+        self.timer: asyncio.TimerHandle | None = None
 
     def fail(self, exc: BaseException) -> None:
         if not self.future.done():
@@ -245,7 +245,7 @@ class Connection:
         future: asyncio.Future[Msg | None] = loop.create_future()
         pending = _Pending(future, stream, expects_answer)
         self._pending[token] = pending
-        pending.handles.append(loop.call_later(timeout, self._on_timeout, token, timeout))
+        pending.timer = loop.call_later(timeout, self._on_timeout, token, timeout)
         try:
             await self.nc.publish(subject, payload, reply=f"{self.inbox}.a{token}", headers=headers or None)
             return await future
@@ -273,9 +273,8 @@ class Connection:
 
     def _forget(self, token: str) -> None:
         pending = self._pending.pop(token, None)
-        if pending is not None:
-            for handle in pending.handles:
-                handle.cancel()
+        if pending is not None and pending.timer is not None:
+            pending.timer.cancel()
 
     def _on_timeout(self, token: str, timeout: float) -> None:
         pending = self._pending.get(token)

@@ -211,11 +211,20 @@ class Connection:
         async def reconnected_cb() -> None:
             logger.info("Reconnected to NATS")
 
-        nc = await open_nats(timeout, disconnected_cb=disconnected_cb, reconnected_cb=reconnected_cb)
+        async def closed_cb() -> None:
+            if holder:
+                holder[0].fail_all(NatsUnavailable("the connection to NATS closed for good."))
+
+        nc = await open_nats(timeout, disconnected_cb=disconnected_cb, reconnected_cb=reconnected_cb,
+                             closed_cb=closed_cb)
         inbox = f"{walnats_settings.INBOX_PREFIX}.{NUID().next().decode()}"
         conn = cls(nc, inbox)
         holder.append(conn)
-        await nc.subscribe(inbox + ".*", cb=conn._on_inbox)
+        try:
+            await nc.subscribe(inbox + ".*", cb=conn._on_inbox)
+        except BaseException:
+            await asyncio.shield(close_nats(nc))
+            raise
         return conn
 
     @property
@@ -363,7 +372,11 @@ class Connection:
         """The stream's consumer count, looked up at most once per `CONSUMER_COUNT_TTL`."""
         now = time.monotonic()
         cached = self._consumer_counts.get(stream)
-        if cached is not None and now - cached[0] < CONSUMER_COUNT_TTL:
+        if cached is not None and (not cached[1].done() or (
+                now - cached[0] < CONSUMER_COUNT_TTL and cached[1].exception() is None
+                and cached[1].result() > 0)):
+            # Share a lookup in flight, or trust a fresh positive count; a zero is always
+            # looked up again, since an actor may have just appeared.
             return cached[1]
         future = asyncio.ensure_future(self._lookup_consumer_count(stream))
         self._consumer_counts[stream] = (now, future)
@@ -457,6 +470,14 @@ async def get_connection(timeout: float) -> Connection:
     conn = slot.conn
     if conn is not None and conn.nc.is_connected and conn.generation == settings_generation.value:
         return conn
+    try:
+        async with asyncio.timeout(timeout):
+            return await _connect_slot(slot, timeout)
+    except TimeoutError:
+        raise NatsUnavailable(f"no NATS connection within {timeout:g}s; is NATS up?") from None
+
+
+async def _connect_slot(slot: _LoopSlot, timeout: float) -> Connection:
     async with slot.lock:
         conn = slot.conn
         if conn is not None and conn.generation != settings_generation.value:

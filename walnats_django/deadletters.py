@@ -92,6 +92,7 @@ class DeadLetter:
             f"{_META}Error": _one_line(self.error), f"{_META}Payload-Size": str(self.payload_size),
             f"{_META}Failed-At": self.failed_at,
             f"{_META}Headers": json.dumps(self.headers, separators=(",", ":"), ensure_ascii=True),
+            HEADER_MSG_ID: f"dl:{self.stream}:{self.stream_seq}:{self.actor}",
         }
         room = max_payload - encoded_size(headers) - 64
         if room < 0:
@@ -141,7 +142,6 @@ async def record(js: JetStreamContext, letter: DeadLetter, max_payload: int) -> 
     """Store a dead letter and return its sequence (raises if JetStream did not store it)."""
     subject = f"{SUBJECT_PREFIX}.{letter.stream}.{letter.actor}"
     headers, body = letter.to_message(max_payload)
-    headers[HEADER_MSG_ID] = f"dl:{letter.stream}:{letter.stream_seq}:{letter.actor}"
     ack = await js.publish(subject, body, headers=headers)
     return int(ack.seq)
 

@@ -96,13 +96,9 @@ class Puller:
         await self.nc.publish(self._api, json.dumps(request).encode(), reply=self._inbox)
 
     async def _on_delivery(self, msg: Msg) -> None:
-        headers = msg.headers
-        status = headers.get("Status") if headers else None
-        if not status:
-            if not (msg.reply or "").startswith("$JS.ACK."):
-                # Not from JetStream (someone published to our inbox): nothing to ack, ignore it.
-                logger.warning("Ignored a non-JetStream message on the pull inbox of %s", self._api)
-                return
+        reply = msg.reply or ""
+        if reply.startswith("$JS.ACK."):
+            # A JetStream message, even if a producer set a header named "Status".
             self.empty = False
             if self._pulls:
                 head = self._pulls[0]
@@ -110,6 +106,12 @@ class Puller:
                 if head.remaining <= 0:
                     self._pulls.popleft()
             self._on_message(msg)
+            return
+        headers = msg.headers
+        status = headers.get("Status") if headers else None
+        if not status:
+            # Not from JetStream (someone published to our inbox): nothing to ack, ignore it.
+            logger.warning("Ignored a non-JetStream message on the pull inbox of %s", self._api)
             return
         if status == "100":
             return

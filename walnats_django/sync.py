@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import os
 import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -21,8 +22,15 @@ class BackgroundLoop:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        self._pid = os.getpid()
 
     def _ensure(self) -> asyncio.AbstractEventLoop:
+        if self._pid != os.getpid():
+            # A forked child (gunicorn --preload, multiprocessing) inherits the loop object but
+            # not its thread: start afresh, leaving the parent's loop and connection alone.
+            self._lock = threading.Lock()
+            self._loop = self._thread = None
+            self._pid = os.getpid()
         with self._lock:
             if self._loop is None or self._loop.is_closed():
                 loop = asyncio.new_event_loop()

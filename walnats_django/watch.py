@@ -34,6 +34,7 @@ class JobWatch:
         self.tick = max(0.02, min(ack_wait / 4, job_timeout / 4, 1.0))
         self._entries: dict[asyncio.Task[None], _Entry] = {}
         self._handle: asyncio.TimerHandle | None = None
+        self._beats: set[asyncio.Future[None]] = set()
 
     def add(self, task: asyncio.Task[None], msg: Msg) -> None:
         """Watch a job from the moment its message arrived (pulses start now)."""
@@ -72,11 +73,14 @@ class JobWatch:
                 task.cancel()
             elif now - entry.last_pulse >= self.pulse_every:
                 entry.last_pulse = now
-                asyncio.ensure_future(entry.msg.in_progress()).add_done_callback(_log_pulse_failure)
+                beat = asyncio.ensure_future(entry.msg.in_progress())
+                self._beats.add(beat)  # the loop keeps only weak references to tasks
+                beat.add_done_callback(self._beat_done)
         self._handle = (asyncio.get_running_loop().call_later(self.tick, self._sweep)
                         if self._entries else None)
 
 
-def _log_pulse_failure(future: asyncio.Future[None]) -> None:
-    if not future.cancelled() and future.exception() is not None:
-        logger.debug("Pulse failed: %r", future.exception())
+    def _beat_done(self, beat: asyncio.Future[None]) -> None:
+        self._beats.discard(beat)
+        if not beat.cancelled() and beat.exception() is not None:
+            logger.debug("Pulse failed: %r", beat.exception())

@@ -24,7 +24,7 @@ from . import deadletters
 from .actors import Actor
 from .conf import walnats_settings
 from .connection import close_nats, open_nats
-from .errors import NatsUnavailable, SerializationError, WalnatsError
+from .errors import NatsUnavailable, PayloadTooLarge, SerializationError, WalnatsError
 from .jetstream import ensure_consumer, ensure_stream
 from .names import actor_name_problem, event_name_problem, require_valid
 from .puller import Puller
@@ -110,6 +110,9 @@ class ActorRunner:
     def _job_done(self, task: asyncio.Task[None]) -> None:
         self.jobs.discard(task)
         self.watch.stop_pulse(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            logger.error("Job crashed actor=%s error=%r; JetStream redelivers it after ack_wait",
+                         self.actor.name, exc, exc_info=exc)
         # In burst mode a finished job means "look again": new messages may have come.
         self.puller.empty = False
         self.wake.set()
@@ -136,7 +139,6 @@ class ActorRunner:
             alarm = loop.call_later(self.puller.next_expiry(), self.wake.set)
             await self.wake.wait()
             alarm.cancel()
-        self.watch.close()
 
     async def _recover(self) -> None:
         reason, self.lost = self.lost, None
@@ -156,7 +158,10 @@ class ActorRunner:
             await asyncio.sleep(1.0)
 
     async def stop_pulling(self) -> None:
+        """Stop taking messages: without interest on the pull inbox, the server drops our
+        open pull requests, so nothing more arrives to be handed back (and burn an attempt)."""
         self.stopping = True
+        await self.puller.stop()
         self.wake.set()
 
     async def _job(self, msg: Msg) -> None:
@@ -165,8 +170,11 @@ class ActorRunner:
         try:
             delayed_until = parse_float(headers.get(HEADER_DELAY))
             if delayed_until is not None and delayed_until - time.time() > 0.001:
-                await msg.nak(delay=delayed_until - time.time())
-                return
+                if actor.max_attempts is None or _attempt(msg) < actor.max_attempts:
+                    await msg.nak(delay=delayed_until - time.time())
+                    return
+                # A nak would use up the last delivery JetStream allows: wait here (pulsed).
+                await asyncio.sleep(delayed_until - time.time())
             only_for = headers.get(HEADER_REPLAY_FOR)
             if only_for is not None and only_for != actor.name:
                 logger.debug("Skipped replay for actor=%s in actor=%s seq=%s",
@@ -206,15 +214,32 @@ class ActorRunner:
         task = asyncio.current_task()
         assert task is not None
         self.watch.handler_started(task)
+        thread: asyncio.Future[Any] | None = None
         try:
-            result = await self._call(payload)
+            if actor.is_async:
+                result = await actor.handler(payload)
+            else:
+                thread = asyncio.get_running_loop().run_in_executor(
+                    self.worker.executor, functools.partial(_run_sync_job, actor.handler, payload))
+                # Shielded: a timeout cancels our wait, not the thread's future we still watch.
+                result = await asyncio.shield(thread)
         except asyncio.CancelledError:
             if not self.watch.timed_out(task):
                 raise
             task.uncancel()
             self.watch.stop_pulse(task)
             logger.error("Job timed out actor=%s seq=%s attempt=%s", actor.name, _seq(msg), _attempt(msg))
-            await self._fail(msg, headers, TimeoutError(f"job_timeout of {actor.job_timeout:g}s exceeded"))
+            error = TimeoutError(f"job_timeout of {actor.job_timeout:g}s exceeded")
+            if thread is not None and not thread.done():
+                # A thread cannot be stopped: answer now, but keep the message (pulsed) until the
+                # thread ends, so a retry never runs beside it and slots are not oversold.
+                await self._answer_error(msg, headers, error)
+                self.watch.add(task, msg)
+                await asyncio.wait({thread})
+                self.watch.stop_pulse(task)
+                await self._fail(msg, headers, error, answer=False)
+            else:
+                await self._fail(msg, headers, error)
             return
         except Exception as exc:
             self.watch.stop_pulse(task)
@@ -233,7 +258,8 @@ class ActorRunner:
         if actor.event.has_response:
             await self._answer(msg, headers, result)
 
-    async def _fail(self, msg: Msg, headers: dict[str, str], error: BaseException) -> None:
+    async def _fail(self, msg: Msg, headers: dict[str, str], error: BaseException,
+                    *, answer: bool = True) -> None:
         """A handler failed: retry later (nak with the retry delay) or, out of attempts, give up."""
         attempt = _attempt(msg)
         self.worker.stats["failed"] += 1
@@ -241,7 +267,8 @@ class ActorRunner:
             await self._give_up(msg, headers, error)
         else:
             await msg.nak(delay=self.actor.retry_delay_for(attempt))
-        await self._answer_error(msg, headers, error)
+        if answer:
+            await self._answer_error(msg, headers, error)
 
     async def _give_up(self, msg: Msg, headers: dict[str, str], exc: BaseException) -> None:
         """Record a dead letter, then terminate the message.
@@ -268,6 +295,10 @@ class ActorRunner:
                 try:
                     dl_seq = await deadletters.record(self.worker.js, letter, self.nc.max_payload)
                     break
+                except asyncio.CancelledError:
+                    if not redelivers:
+                        self._log_lost(msg)
+                    raise
                 except Exception as record_exc:  # noqa: BLE001 - keep the message rather than lose it
                     logger.error("Cannot record dead letter actor=%s seq=%s error=%r; will retry",
                                  actor.name, _seq(msg), record_exc)
@@ -296,14 +327,6 @@ class ActorRunner:
                         self.actor.name, self.actor.event.stream_name, _seq(msg),
                         base64.b64encode(msg.data).decode())
 
-    async def _call(self, payload: Any) -> Any:
-        if self.actor.is_async:
-            return await self.actor.handler(payload)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self.worker.executor, functools.partial(_run_sync_job, self.actor.handler, payload)
-        )
-
     def _reply_subject(self, msg: Msg, headers: dict[str, str]) -> str | None:
         reply = headers.get(HEADER_REPLY)
         if reply is None:
@@ -324,6 +347,14 @@ class ActorRunner:
         except SerializationError as exc:
             logger.error("Cannot encode answer actor=%s seq=%s error=%s", self.actor.name, _seq(msg), exc)
             await self._answer_error(msg, headers, exc)
+            return
+        if len(data) > self.nc.max_payload:
+            too_large = PayloadTooLarge(
+                f"the answer takes {len(data)} bytes, over the server's max_payload of "
+                f"{self.nc.max_payload}; answer with a reference (e.g. a URL or an id) instead."
+            )
+            logger.error("Answer too large actor=%s seq=%s size=%s", self.actor.name, _seq(msg), len(data))
+            await self._answer_error(msg, headers, too_large)
             return
         await self.nc.publish(reply, data)
 
@@ -510,4 +541,4 @@ class Worker:
                     job.cancel()
                 await asyncio.wait(late, timeout=2)
         for runner in self._runners:
-            await runner.puller.stop()
+            runner.watch.close()

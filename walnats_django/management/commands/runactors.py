@@ -9,6 +9,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -95,6 +96,13 @@ class Command(BaseCommand):
                 runner.run(self._run(worker))
         except ConsumerLost as exc:
             raise CommandError(str(exc)) from exc
+        stuck = [t for t in threading.enumerate() if t.name.startswith("walnats-job") and t.is_alive()]
+        if stuck:
+            # Threads cannot be interrupted and Python would wait for them at exit: the jobs
+            # were handed back already, so leave now rather than hang until a SIGKILL.
+            logger.warning("Exiting with %d sync job thread(s) still running", len(stuck))
+            logging.shutdown()
+            os._exit(0)
 
     async def _run(self, worker: Worker) -> None:
         loop = asyncio.get_running_loop()

@@ -1,8 +1,8 @@
 """The admin's "Registered events" page: every event and actor, with live JetStream numbers.
 
 `RegisteredEvent` is a table-less (`managed = False`) model, so the page sits in the admin
-index under the walnats app and uses the admin's own login, staff and permission checks
-(superusers, or staff with "Can view registered event"). Only its changelist URL exists,
+index under the walnats app and uses the admin's own login and staff checks (every active
+staff member may view it; it shows no secrets). Only its changelist URL exists,
 GET only; it reads the registry and, with a short timeout, NATS, never the database.
 """
 

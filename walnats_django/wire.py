@@ -30,6 +30,8 @@ HEADER_REPLAY_FOR = "Walnats-Replay-For"
 """On a replayed dead letter: the only actor that should handle it; others ack and skip."""
 RESERVED_HEADER_PREFIXES = ("walnats-", "nats-")
 """Header names callers may not set through `meta` (case-insensitive)."""
+RESERVED_HEADERS = frozenset({"status", "description"})
+"""Names nats-py also uses for JetStream status lines."""
 
 # RFC 7230 token characters: exactly the header names nats-py accepts (it raises BadHeaderError otherwise).
 _HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -90,9 +92,10 @@ def build_headers(
             for key, value in meta.items():
                 if not isinstance(key, str) or not isinstance(value, str):
                     raise InvalidHeader(f"meta must map str to str, got {key!r}: {value!r:.40}.")
-                if key.lower().startswith(RESERVED_HEADER_PREFIXES):
+                if key.lower().startswith(RESERVED_HEADER_PREFIXES) or key.lower() in RESERVED_HEADERS:
                     raise InvalidHeader(
-                        f"meta header {key!r} is reserved for the protocol (Walnats-*, Nats-*); "
+                        f"meta header {key!r} is reserved for the protocol (Walnats-*, Nats-*, "
+                        "Status, Description); "
                         "use uid=, trace_id= or delay= instead."
                     )
                 headers[key] = value

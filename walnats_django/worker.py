@@ -492,10 +492,10 @@ class Worker:
                 await ensure_stream(self.js, event)
             for actor in self.actors:
                 await ensure_consumer(self.js, actor)
-        try:
-            await deadletters.ensure_stream(self.js)
-        except Exception as exc:  # noqa: BLE001 - dead letters then fall back to retrying
-            logger.warning("Cannot create the dead-letter stream %s: %r", deadletters.STREAM, exc)
+            try:
+                await deadletters.ensure_stream(self.js)
+            except Exception as exc:  # noqa: BLE001 - dead letters then fall back to retrying
+                logger.warning("Cannot create the dead-letter stream %s: %r", deadletters.STREAM, exc)
 
     async def _serve(self) -> bool:
         """Run on the current connection; True when it closed under us (not by us)."""

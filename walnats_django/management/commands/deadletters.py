@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import nats.errors
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from walnats_django import deadletters
@@ -40,8 +41,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             run_sync(self._run(options))
-        except WalnatsError as exc:
-            raise CommandError(str(exc)) from exc
+        except (WalnatsError, nats.errors.Error) as exc:
+            raise CommandError(f"{type(exc).__name__}: {exc}") from exc
 
     async def _run(self, options: dict[str, Any]) -> None:
         nc = await open_nats(walnats_settings.CONNECT_TIMEOUT)

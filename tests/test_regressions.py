@@ -1,4 +1,4 @@
-"""Regression tests for bugs found in a review: each names the module and the failure it pins."""
+"""Regression tests for bugs found in a review: each names the module and the failure it pins.
 
 Most tests run a `Worker` in-process (it is a plain class) with actors defined here, so each
 case has its own event and stream and needs no change to the test app. Streams made here are

@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import os
+import secrets
 import ssl
 import time
 import weakref
@@ -233,8 +234,10 @@ class Connection:
         return self.nc.is_connected
 
     def _token(self) -> str:
+        # Unique by the counter, unguessable by the random part: anyone who may publish under
+        # the inbox prefix and saw one reply subject must not be able to forge another's answer.
         self._counter += 1
-        return format(self._counter, "x")
+        return f"{self._counter:x}{secrets.token_hex(6)}"
 
     async def publish_and_wait(
         self, subject: str, stream: str, payload: bytes, headers: dict[str, str],

@@ -43,15 +43,20 @@ async def _close_walnats_connection() -> AsyncIterator[None]:
     await close_connection()
 
 
-class WorkerProcess:
-    """A `manage.py runactors` subprocess whose log lines can be awaited."""
+class CommandProcess:
+    """A `manage.py <command>` subprocess whose output lines can be awaited."""
 
-    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+    timeout = 15.0
+    """Default seconds for `wait_for_line`."""
+    wait_timeout = 30.0
+    """Default seconds for `wait`."""
+
+    def __init__(self, command: str, args: list[str], env: dict[str, str]) -> None:
         self.args = args
         self.lines: list[str] = []
         self._new: queue.Queue[str] = queue.Queue()
         self.process = subprocess.Popen(
-            [sys.executable, "manage.py", "runactors", *args], cwd=ROOT, env=env,
+            [sys.executable, "manage.py", command, *args], cwd=ROOT, env=env,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -67,8 +72,9 @@ class WorkerProcess:
         """A position in the log; pass it as `since` to ignore older lines."""
         return len(self.lines)
 
-    def wait_for_line(self, needle: str, timeout: float = 15.0, since: int = 0) -> str:
+    def wait_for_line(self, needle: str, timeout: float | None = None, since: int = 0) -> str:
         """Block until a log line containing `needle` appears at or after line `since`."""
+        timeout = self.timeout if timeout is None else timeout
         deadline = time.monotonic() + timeout
         seen = since
         while True:
@@ -83,7 +89,7 @@ class WorkerProcess:
                 self._new.get(timeout=min(remaining, 0.5))
             except queue.Empty:
                 if self.process.poll() is not None and seen == len(self.lines):
-                    raise AssertionError(f"worker exited {self.process.returncode} before {needle!r}:\n"
+                    raise AssertionError(f"process exited {self.process.returncode} before {needle!r}:\n"
                                          + self.log()) from None
 
     def log(self) -> str:
@@ -92,15 +98,23 @@ class WorkerProcess:
     def signal(self, sig: int = signal.SIGTERM) -> None:
         self.process.send_signal(sig)
 
-    def wait(self, timeout: float = 30.0) -> int:
-        code = self.process.wait(timeout)
+    def wait(self, timeout: float | None = None) -> int:
+        code = self.process.wait(self.wait_timeout if timeout is None else timeout)
         self._reader.join(timeout=5)
         return code
 
     def stop(self) -> None:
+        """Kill the process if it still runs."""
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+
+
+class WorkerProcess(CommandProcess):
+    """A `manage.py runactors` subprocess."""
+
+    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+        super().__init__("runactors", args, env)
 
 
 @pytest.fixture(scope="session")

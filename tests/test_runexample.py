@@ -5,14 +5,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import queue
 import re
 import signal
 import socket
-import subprocess
-import sys
-import threading
-import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,52 +15,24 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
+from tests.conftest import CommandProcess
 from walnats_django.testing import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 READY_LINE = "Press Ctrl+C to stop."
 
 
-class RunExample:
+class RunExample(CommandProcess):
     """`manage.py runexample` as a subprocess whose output lines can be awaited."""
+
+    timeout = 60.0
+    wait_timeout = 60.0
 
     def __init__(self, *args: str, data_dir: Path) -> None:
         env = {k: v for k, v in os.environ.items() if k != "NATS_URL"}  # start the embedded server
         env.update(DJANGO_SETTINGS_MODULE="project.settings", PYTHONUNBUFFERED="1",
                    DATABASE_URL=f"sqlite:///{data_dir / 'db.sqlite3'}")
-        self.lines: list[str] = []
-        self._new: queue.Queue[str] = queue.Queue()
-        self.process = subprocess.Popen(
-            [sys.executable, "manage.py", "runexample", "--data-dir", str(data_dir), *args],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
-        )
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.append(line.rstrip("\n"))
-            self._new.put(line)
-
-    def wait_for_line(self, needle: str, timeout: float = 60.0) -> str:
-        """Block until an output line containing `needle` appears (past lines count)."""
-        deadline = time.monotonic() + timeout
-        seen = 0
-        while True:
-            for line in self.lines[seen:]:
-                if needle in line:
-                    return line
-            seen = len(self.lines)
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AssertionError(f"no line with {needle!r} within {timeout}s; output:\n{self.log()}")
-            try:
-                self._new.get(timeout=min(remaining, 0.5))
-            except queue.Empty:
-                if self.process.poll() is not None and seen == len(self.lines):
-                    raise AssertionError(f"runexample exited {self.process.returncode} before {needle!r}:\n"
-                                         + self.log()) from None
+        super().__init__("runexample", ["--data-dir", str(data_dir), *args], env)
 
     def pids(self, timeout: float = 10.0) -> dict[str, int]:
         """The children's pids from the `pids:` line ({} if none within `timeout`)."""
@@ -74,19 +41,6 @@ class RunExample:
         except AssertionError:
             return {}
         return {name: int(pid) for name, pid in re.findall(r"([\w.-]+)=(\d+)", line.split("pids:", 1)[1])}
-
-    def wait(self, timeout: float = 60.0) -> int:
-        code = self.process.wait(timeout)
-        self._reader.join(timeout=5)
-        return code
-
-    def log(self) -> str:
-        return "\n".join(self.lines)
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
 
 
 def post(url: str, payload: object) -> tuple[int, object]:
@@ -123,7 +77,7 @@ def start(tmp_path: Path) -> Iterator[Start]:
 
     yield run
     for process in started:
-        process.kill()
+        process.stop()
         for pid in process.pids(timeout=0).values():
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)

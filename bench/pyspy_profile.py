@@ -25,9 +25,8 @@ import time
 from pathlib import Path
 
 if __package__ in (None, ""):
-    # Run as a file, bench/ would be sys.path[0], where bench/http.py shadows the stdlib `http`.
-    _HERE = os.path.dirname(os.path.abspath(__file__))
-    sys.path[:] = [os.path.dirname(_HERE), *(p for p in sys.path if os.path.abspath(p or ".") != _HERE)]
+    # Run as a file: make the repository importable as the `bench` package's parent.
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench._common import PYTHON, Proc, arun, child_env, nats_server, setup_django, start_runactors
 from bench.benchapp.catalog import NOOP_ACTOR, NOOP_EVENT, NOOP_STREAM

@@ -23,9 +23,8 @@ from pathlib import Path
 from typing import Any
 
 if __package__ in (None, ""):
-    # Run as a file, bench/ would be sys.path[0], where bench/http.py shadows the stdlib `http`.
-    _HERE = os.path.dirname(os.path.abspath(__file__))
-    sys.path[:] = [os.path.dirname(_HERE), *(p for p in sys.path if os.path.abspath(p or ".") != _HERE)]
+    # Run as a file: make the repository importable as the `bench` package's parent.
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench._common import (
     PYTHON,

@@ -6,7 +6,7 @@ concurrency using `wrk` (a Lua script makes it POST) or, without wrk, a built-in
 HTTP/1.1 keep-alive client. The CPU of each process is measured during each run, to tell
 whether the load generator is the bottleneck.
 
-    python bench/http.py [--quick] [--nats-url URL] [--json FILE] [--client wrk|python]
+    python bench/http_load.py [--quick] [--nats-url URL] [--json FILE] [--client wrk|python]
 """
 
 from __future__ import annotations
@@ -15,9 +15,8 @@ import os
 import sys
 
 if __package__ in (None, ""):
-    # Run as a file, bench/ would be sys.path[0], and this file would shadow the stdlib `http`.
-    _HERE = os.path.dirname(os.path.abspath(__file__))
-    sys.path[:] = [os.path.dirname(_HERE), *(p for p in sys.path if os.path.abspath(p or ".") != _HERE)]
+    # Run as a file: make the repository importable as the `bench` package's parent.
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import asyncio
 import json

@@ -357,3 +357,30 @@ def test_type_label() -> None:
     assert type_label(None) == "None"
     assert type_label(User) == "User"
     assert type_label(list[int]) == "list"
+
+
+@pytest.mark.parametrize("value", [0, 7, -3, 2**70, -(2**70), True, False, 1.5, "x", None, [1, 2], {"a": 1}])
+def test_json_bytes_match_json_dumps(value: object) -> None:
+    # walnats 1.2.6 peers decode with json.loads: the fast paths must not change a byte.
+    assert JSONSerializer(object).encode(value) == json.dumps(value, separators=(",", ":")).encode()
+
+
+@pytest.mark.parametrize("data", [
+    b'"caf\\u00e9"',                          # escaped, as json.dumps sends it
+    '"café"'.encode(),                        # raw UTF-8
+    b'\xef\xbb\xbf"bom"',                     # UTF-8 with a BOM
+    '"utf16"'.encode("utf-16"),               # json.loads detects UTF-16/32 too
+    b' \n {"a": [1, 2.5, null]} \n',
+])
+def test_json_decoding_accepts_what_json_loads_accepts(data: bytes) -> None:
+    assert JSONSerializer(object).decode(data) == json.loads(data)
+
+
+@pytest.mark.parametrize("data", [b"", b"{", b'"\xff"', b"nan!"])
+def test_json_decoding_fails_like_json_loads(data: bytes) -> None:
+    try:
+        json.loads(data)
+    except ValueError as exc:
+        expected = exc
+    with pytest.raises(type(expected), match=str(expected).split(":")[0]):
+        JSONSerializer(object).decode(data)

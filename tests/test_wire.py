@@ -12,12 +12,14 @@ from nats.errors import BadHeaderError
 
 from walnats_django.errors import InvalidHeader
 from walnats_django.wire import (
+    HEADER_ACCEPT_ERRORS,
     HEADER_DEADLINE,
     HEADER_DELAY,
     HEADER_MSG_ID,
     HEADER_REPLY,
     HEADER_TRACE,
     CloudEvent,
+    accepts_errors,
     build_headers,
     encoded_size,
     is_safe_reply,
@@ -65,6 +67,12 @@ def test_bad_delay(delay: object) -> None:
 
 def test_deadline() -> None:
     assert build_headers(deadline=1700000000.25) == {HEADER_DEADLINE: "1700000000.25"}
+
+
+def test_deadline_or_accept_errors_header_means_error_answers_are_understood() -> None:
+    assert accepts_errors({HEADER_DEADLINE: "1700000000.25"})
+    assert accepts_errors({HEADER_ACCEPT_ERRORS: "1"})
+    assert not accepts_errors({HEADER_REPLY: "_INBOX.x.y"}), "what walnats 1.2.6 sends"
 
 
 def test_meta_dict_is_copied_into_headers() -> None:

@@ -79,6 +79,25 @@ async def test_plain_walnats_requester_gets_answers_but_never_error_answers(
     await nc.close()
 
 
+async def test_a_deadline_alone_asks_for_error_answers(
+    nats_server: NatsServer, worker: WorkerProcess
+) -> None:
+    # request() sends Walnats-Deadline and no Walnats-Accept-Errors: the deadline says
+    # "walnats-django requester", which understands error answers.
+    nc = await _raw_connection(nats_server)
+    js = nc.jetstream()
+    inbox = nc.new_inbox()
+    sub = await nc.subscribe(inbox)
+    ack = await js.publish(FAIL.subject, b'"x y"',
+                           headers={HEADER_REPLY: inbox, HEADER_DEADLINE: repr(time.time() + 30)})
+    answer = await sub.next_msg(timeout=5)
+    assert answer.headers is not None
+    assert answer.headers[HEADER_ERROR] == "ValueError"
+    # Let its retries end, so they do not mix with the next test's.
+    await asyncio.to_thread(worker.wait_for_line, f"Job failed actor=fail seq={ack.seq} attempt=3")
+    await nc.close()
+
+
 async def test_failed_handler_is_retried_max_attempts_times(worker: WorkerProcess, record_dir: Path) -> None:
     since = worker.mark()
     with pytest.raises(RemoteError):

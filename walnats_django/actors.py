@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import math
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -67,7 +68,7 @@ class Actor(Generic[T, R]):
                 raise ValueError(f"{owner}: retry_delay values must be numbers >= 0, got {delay!r}.")
         object.__setattr__(self, "retry_delay", delays)
 
-    @property
+    @functools.cached_property
     def is_async(self) -> bool:
         """Whether the handler is a coroutine function (run on the loop, not in a thread)."""
         return inspect.iscoroutinefunction(self.handler) or inspect.iscoroutinefunction(

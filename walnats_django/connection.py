@@ -12,7 +12,6 @@ import contextlib
 import json
 import logging
 import os
-import secrets
 import ssl
 import time
 import weakref
@@ -35,7 +34,7 @@ from .errors import (
     PublishRejected,
     RequestTimeout,
 )
-from .wire import HEADER_ACCEPT_ERRORS, HEADER_REPLY, encoded_size
+from .wire import HEADER_ACCEPT_ERRORS, HEADER_DEADLINE, HEADER_REPLY, encoded_size
 
 logger = logging.getLogger("walnats_django.connection")
 
@@ -43,6 +42,8 @@ NO_ACTORS_PROBE_AFTER = 0.02
 """Seconds without an answer before checking whether the stream has any consumer."""
 CONSUMER_COUNT_TTL = 1.0
 """Seconds a looked-up consumer count is trusted."""
+TOKEN_RANDOM_BYTES = 6
+"""Random bytes in each reply token (48 bits)."""
 
 
 def connect_options(**overrides: Any) -> dict[str, Any]:
@@ -193,6 +194,8 @@ class Connection:
         self._cut = len(inbox) + 1
         self._pending: dict[str, _Pending] = {}
         self._counter = 0
+        self._random = b""
+        self._random_at = 0
         self.closing = False
         self.generation = settings_generation.value
         self._consumer_counts: dict[str, tuple[float, asyncio.Future[int]]] = {}
@@ -236,8 +239,14 @@ class Connection:
     def _token(self) -> str:
         # Unique by the counter, unguessable by the random part: anyone who may publish under
         # the inbox prefix and saw one reply subject must not be able to forge another's answer.
+        # The random bytes come from os.urandom in blocks: one system call per 512 tokens.
         self._counter += 1
-        return f"{self._counter:x}{secrets.token_hex(6)}"
+        at = self._random_at
+        if at >= len(self._random):
+            self._random = os.urandom(TOKEN_RANDOM_BYTES * 512)
+            at = 0
+        self._random_at = at + TOKEN_RANDOM_BYTES
+        return f"{self._counter:x}{self._random[at:at + TOKEN_RANDOM_BYTES].hex()}"
 
     async def publish_and_wait(
         self, subject: str, stream: str, payload: bytes, headers: dict[str, str],
@@ -252,7 +261,8 @@ class Connection:
         token = self._token()
         if expects_answer:
             headers[HEADER_REPLY] = f"{self.inbox}.r{token}"
-            headers[HEADER_ACCEPT_ERRORS] = "1"
+            if HEADER_DEADLINE not in headers:  # a deadline already says "errors understood"
+                headers[HEADER_ACCEPT_ERRORS] = "1"
         self._check_size(subject, payload, headers)
         future: asyncio.Future[Msg | None] = loop.create_future()
         pending = _Pending(future, stream, expects_answer)
@@ -276,6 +286,12 @@ class Connection:
             raise _publish_error(exc) from exc
 
     def _check_size(self, subject: str, payload: bytes, headers: dict[str, str]) -> None:
+        # A cheap upper bound first (a character takes at most 4 bytes in UTF-8).
+        bound = len(payload) + 16
+        for key, value in headers.items():
+            bound += 4 * (len(key) + len(value) + 4)
+        if bound <= self.nc.max_payload:
+            return
         size = len(payload) + encoded_size(headers)
         if size > self.nc.max_payload:
             raise PayloadTooLarge(

@@ -78,14 +78,24 @@ class Puller:
         """Forget outstanding pulls (after a reconnect the server may have lost them)."""
         self._pulls.clear()
 
+    def _want(self, free: int) -> int:
+        """Messages to ask for now, or 0: pull once half a batch (or half the free slots) is free."""
+        want = min(self.batch, free - self.credits)
+        threshold = 1 if self.no_wait else max(1, min(self.batch, free) // 2)
+        return want if want >= threshold else 0
+
+    def wants(self, free: int) -> bool:
+        """Whether `top_up(free)` would send a pull request (or forget an expired one)."""
+        expired = bool(self._pulls) and self._pulls[0].expires_at + 1.0 < time.monotonic()
+        return expired or self._want(free) > 0
+
     async def top_up(self, free: int) -> None:
         """Ask for more messages when enough job slots are free and not yet requested."""
         now = time.monotonic()
         while self._pulls and self._pulls[0].expires_at + 1.0 < now:
             self._pulls.popleft()
-        want = min(self.batch, free - self.credits)
-        threshold = 1 if self.no_wait else max(1, min(self.batch, free) // 2)
-        if want < threshold or self._sub is None or not self.nc.is_connected:
+        want = self._want(free)
+        if not want or self._sub is None or not self.nc.is_connected:
             return
         if self.no_wait:
             request: dict[str, object] = {"batch": want, "no_wait": True}

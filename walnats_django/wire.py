@@ -19,9 +19,11 @@ HEADER_TRACE = "Walnats-Trace"
 HEADER_MSG_ID = "Nats-Msg-Id"
 # walnats-django extensions; a plain walnats peer ignores them
 HEADER_DEADLINE = "Walnats-Deadline"
-"""Epoch seconds after which the requester no longer waits for the answer."""
+"""Epoch seconds after which the requester no longer waits for the answer.
+
+Only walnats-django requesters send it, so it also means "error answers understood"."""
 HEADER_ACCEPT_ERRORS = "Walnats-Accept-Errors"
-"""Set by requesters that understand error answers; only they get one."""
+"""Asks for error answers without a deadline (e.g. a hand-made request)."""
 HEADER_ERROR = "Walnats-Error"
 """On an error answer: the remote exception's type name; the body is its message."""
 HEADER_ACTOR = "Walnats-Actor"
@@ -82,6 +84,8 @@ def build_headers(
     deadline: float | None = None,
 ) -> dict[str, str]:
     """Headers for an emitted or requested message, validated against header injection."""
+    if meta is None and uid is None and trace_id is None and delay is None:
+        return {} if deadline is None else {HEADER_DEADLINE: repr(deadline)}
     headers: dict[str, str] = {}
     if meta is not None:
         if isinstance(meta, CloudEvent):
@@ -133,6 +137,11 @@ def encoded_size(headers: Mapping[str, str]) -> int:
         return 0
     lines = sum(len(f"{k.strip()}: {v.strip()}\r\n".encode()) for k, v in headers.items() if k.strip())
     return len(b"NATS/1.0\r\n") + lines + len(b"\r\n")
+
+
+def accepts_errors(headers: Mapping[str, str]) -> bool:
+    """Whether the requester understands error answers (a plain walnats requester does not)."""
+    return HEADER_DEADLINE in headers or HEADER_ACCEPT_ERRORS in headers
 
 
 def is_safe_reply(subject: str, inbox_prefix: str) -> bool:

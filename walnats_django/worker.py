@@ -31,13 +31,13 @@ from .puller import Puller
 from .serializers import decode, encode
 from .watch import JobWatch
 from .wire import (
-    HEADER_ACCEPT_ERRORS,
     HEADER_ACTOR,
     HEADER_DEADLINE,
     HEADER_DELAY,
     HEADER_ERROR,
     HEADER_REPLAY_FOR,
     HEADER_REPLY,
+    accepts_errors,
     is_safe_reply,
     parse_float,
 )
@@ -76,12 +76,15 @@ class ActorRunner:
         self.worker = worker
         self.actor = actor
         self.nc = nc
+        self.loop = asyncio.get_running_loop()
         self.max_jobs = actor.max_jobs
         self.jobs: set[asyncio.Task[None]] = set()
         self.wake = asyncio.Event()
         self.stopping = False
         self.lost: str | None = None
         self.watch = JobWatch(actor.ack_wait, actor.job_timeout)
+        self._payload_label = f"payload of event {actor.event.name!r}"
+        self._answer_label = f"answer of actor {actor.name!r}"
         self.puller = Puller(
             nc, actor.event.stream_name, actor.name,
             batch=min(worker.batch or actor.max_jobs, actor.max_jobs), no_wait=worker.burst,
@@ -98,7 +101,7 @@ class ActorRunner:
             self._track(asyncio.ensure_future(msg.nak()))
             return
         self.worker.capacity.busy += 1
-        task = asyncio.ensure_future(self._job(msg))
+        task = self.loop.create_task(self._job(msg))
         self.watch.add(task, msg)
         self._track(task)
 
@@ -115,7 +118,8 @@ class ActorRunner:
                          self.actor.name, exc, exc_info=exc)
         # In burst mode a finished job means "look again": new messages may have come.
         self.puller.empty = False
-        self.wake.set()
+        if self.worker.burst or self.stopping or self.puller.wants(self.free_slots()):
+            self.wake.set()
 
     def free_slots(self) -> int:
         own = self.max_jobs - len(self.jobs)
@@ -168,27 +172,31 @@ class ActorRunner:
         actor = self.actor
         headers = msg.headers or {}
         try:
-            delayed_until = parse_float(headers.get(HEADER_DELAY))
-            if delayed_until is not None and delayed_until - time.time() > 0.001:
-                if actor.max_attempts is None or _attempt(msg) < actor.max_attempts:
-                    await msg.nak(delay=delayed_until - time.time())
-                    return
-                # A nak would use up the last delivery JetStream allows: wait here (pulsed).
-                await asyncio.sleep(delayed_until - time.time())
-            only_for = headers.get(HEADER_REPLAY_FOR)
-            if only_for is not None and only_for != actor.name:
+            if HEADER_DELAY in headers:
+                delayed_until = parse_float(headers[HEADER_DELAY])
+                if delayed_until is not None and delayed_until - time.time() > 0.001:
+                    if actor.max_attempts is None or _attempt(msg) < actor.max_attempts:
+                        await msg.nak(delay=delayed_until - time.time())
+                        return
+                    # A nak would use up the last delivery JetStream allows: wait here (pulsed).
+                    await asyncio.sleep(delayed_until - time.time())
+            if HEADER_REPLAY_FOR in headers and headers[HEADER_REPLAY_FOR] != actor.name:
                 logger.debug("Skipped replay for actor=%s in actor=%s seq=%s",
-                             only_for, actor.name, _seq(msg))
+                             headers[HEADER_REPLAY_FOR], actor.name, _seq(msg))
                 await msg.ack()
                 return
-            deadline = parse_float(headers.get(HEADER_DEADLINE))
-            if deadline is not None and time.time() > deadline:
-                self.worker.stats["expired"] += 1
-                logger.debug("Dropped expired request actor=%s seq=%s", actor.name, _seq(msg))
-                await msg.ack()
-                return
-            async with self.worker.capacity.slots:
+            if HEADER_DEADLINE in headers:
+                deadline = parse_float(headers[HEADER_DEADLINE])
+                if deadline is not None and time.time() > deadline:
+                    self.worker.stats["expired"] += 1
+                    logger.debug("Dropped expired request actor=%s seq=%s", actor.name, _seq(msg))
+                    await msg.ack()
+                    return
+            if self.worker.capacity.limit is None:
                 await self._handle(msg, headers)
+            else:
+                async with self.worker.capacity.slots:
+                    await self._handle(msg, headers)
         except asyncio.CancelledError:
             if not msg._ackd:
                 with contextlib.suppress(Exception):  # a lost connection redelivers after ack_wait
@@ -201,7 +209,7 @@ class ActorRunner:
         actor = self.actor
         try:
             payload = decode(actor.event.payload_serializer, actor.event.schema, msg.data,
-                             f"payload of event {actor.event.name!r}")
+                             self._payload_label)
         except SerializationError as exc:
             self.worker.stats["terminated"] += 1
             logger.error("Undecodable message terminated actor=%s stream=%s seq=%s error=%s",
@@ -343,7 +351,7 @@ class ActorRunner:
             return
         event = self.actor.event
         try:
-            data = encode(event.answer_serializer, result, f"answer of actor {self.actor.name!r}")
+            data = encode(event.answer_serializer, result, self._answer_label)
         except SerializationError as exc:
             logger.error("Cannot encode answer actor=%s seq=%s error=%s", self.actor.name, _seq(msg), exc)
             await self._answer_error(msg, headers, exc)
@@ -359,7 +367,7 @@ class ActorRunner:
         await self.nc.publish(reply, data)
 
     async def _answer_error(self, msg: Msg, headers: dict[str, str], exc: BaseException) -> None:
-        if HEADER_ACCEPT_ERRORS not in headers:
+        if not accepts_errors(headers):
             return
         reply = self._reply_subject(msg, headers)
         if reply is None:

@@ -415,8 +415,8 @@ async def test_largest_request_that_fits_succeeds_and_one_byte_more_is_refused(
     def request_headers() -> dict[str, str]:
         # The next request's token: its counter in hex plus 12 random hex digits.
         token = format(conn._counter + 1, "x") + "0" * 12
-        return {"Walnats-Deadline": repr(now + 5.0), HEADER_REPLY: f"{conn.inbox}.r{token}",
-                HEADER_ACCEPT_ERRORS: "1"}
+        # No Walnats-Accept-Errors: the deadline already says the requester understands errors.
+        return {"Walnats-Deadline": repr(now + 5.0), HEADER_REPLY: f"{conn.inbox}.r{token}"}
 
     fits = SMALL_MAX_PAYLOAD - encoded_size(request_headers())
     started = time.monotonic()

@@ -6,4 +6,6 @@ INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp"]  # noqa: F405
 DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 WALNATS = {"REQUEST_TIMEOUT": 4.0}
+if env.str("WALNATS_TEST_INBOX_PREFIX", default=""):  # noqa: F405
+    WALNATS["INBOX_PREFIX"] = env.str("WALNATS_TEST_INBOX_PREFIX")  # noqa: F405
 LOGGING["loggers"]["walnats_django"]["level"] = "DEBUG"  # type: ignore[index]  # noqa: F405

@@ -114,7 +114,7 @@ def test_e006_other_definition_of_the_event() -> None:
     assert error.id == "walnats_django.E006"
 
 
-# --- settings: E010-E015 -------------------------------------------------------------------------
+# --- settings: E010-E016 -------------------------------------------------------------------------
 
 
 def test_default_settings_pass() -> None:
@@ -216,10 +216,28 @@ def test_e014_timeouts(key: str, value: object) -> None:
     assert key in error.msg
 
 
-@pytest.mark.parametrize("prefix", ["", "_INBOX.", "_INBOX.*", "_INBOX.>", "my inbox", 5, "a..b"])
+@pytest.mark.parametrize("prefix", [
+    "", "_INBOX.", "_INBOX.*", "_INBOX.>", "my inbox", 5, "a..b", "$JS", "$SYS.x",
+])
 def test_e015_inbox_prefix(prefix: object) -> None:
     (error,) = settings_errors({"INBOX_PREFIX": prefix})
     assert error.id == "walnats_django.E015"
+
+
+@pytest.mark.parametrize("prefix", ["walnats-dead-letters", "orders", "orders.created"])
+def test_e016_inbox_prefix_covering_other_subjects(prefix: str) -> None:
+    with registry.isolated():
+        registry.add(Event("orders.created", str))
+        (error,) = settings_errors({"INBOX_PREFIX": prefix})
+    assert error.id == "walnats_django.E016"
+    assert "forged reply subject" in error.msg
+
+
+@pytest.mark.parametrize("prefix", ["_INBOX", "_INBOX.orders", "order", "orders-inbox"])
+def test_e016_prefix_of_its_own_passes(prefix: str) -> None:
+    with registry.isolated():
+        registry.add(Event("orders.created", str))
+        assert settings_errors({"INBOX_PREFIX": prefix}) == []
 
 
 def test_several_settings_errors_at_once() -> None:

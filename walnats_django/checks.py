@@ -26,7 +26,7 @@ def check_registry(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
 
 @register("walnats_django")
 def check_settings(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[CheckMessage]:
-    """E010-E015: the `WALNATS` settings dict and its values."""
+    """E010-E016: the `WALNATS` settings dict and its values."""
     raw = getattr(settings, "WALNATS", {})
     if not isinstance(raw, dict):
         return [Error(f"WALNATS must be a dict, got {type(raw).__name__}.",
@@ -48,7 +48,27 @@ def check_settings(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
         errors.append(Error(f"WALNATS['INBOX_PREFIX'] {prefix!r} is not a valid subject prefix.",
                             hint="Use dot-separated tokens of letters, digits, '_' or '-', e.g. '_INBOX'.",
                             id="walnats_django.E015"))
+    else:
+        errors += _check_inbox_overlap(prefix)
     return errors
+
+
+def _check_inbox_overlap(prefix: str) -> list[CheckMessage]:
+    """Workers publish answers to any subject under the prefix: it must hold nothing else."""
+    from .deadletters import SUBJECT_PREFIX
+
+    def under(subject: str) -> bool:
+        return subject == prefix or subject.startswith(prefix + ".")
+
+    taken = sorted(e.subject for e in registry.events if under(e.subject))
+    if under(SUBJECT_PREFIX):
+        taken.append(f"{SUBJECT_PREFIX}.>")
+    if taken:
+        return [Error(f"WALNATS['INBOX_PREFIX'] {prefix!r} covers {', '.join(taken)}: a forged reply subject "
+                      "there would make a worker publish into it.",
+                      hint="Keep the default '_INBOX' or use a prefix of its own, e.g. '_INBOX.myapp'.",
+                      id="walnats_django.E016")]
+    return []
 
 
 def _check_servers(value: object) -> list[CheckMessage]:

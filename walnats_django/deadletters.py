@@ -75,6 +75,8 @@ class DeadLetter:
     failed_at: str
     seq: int = 0
     """Sequence in the dead-letter stream (0 until stored)."""
+    published_us: int = 0
+    """When JetStream stored the original message (epoch microseconds; 0 if unknown)."""
 
     @property
     def truncated(self) -> bool:
@@ -90,9 +92,11 @@ class DeadLetter:
             f"{_META}Event": self.event, f"{_META}Actor": self.actor, f"{_META}Stream": self.stream,
             f"{_META}Stream-Seq": str(self.stream_seq), f"{_META}Attempts": str(self.attempts),
             f"{_META}Error": _one_line(self.error), f"{_META}Payload-Size": str(self.payload_size),
-            f"{_META}Failed-At": self.failed_at,
+            f"{_META}Failed-At": self.failed_at, f"{_META}Published-Us": str(self.published_us),
             f"{_META}Headers": json.dumps(self.headers, separators=(",", ":"), ensure_ascii=True),
-            HEADER_MSG_ID: f"dl:{self.stream}:{self.stream_seq}:{self.actor}",
+            # The same message failing again (a crash before its term) is de-duplicated; the
+            # publish time tells apart a re-created stream's message with the same sequence.
+            HEADER_MSG_ID: f"dl:{self.stream}:{self.stream_seq}:{self.published_us}:{self.actor}",
         }
         room = max_payload - encoded_size(headers) - 64
         if room < 0:
@@ -110,6 +114,7 @@ class DeadLetter:
             stream_seq=int(meta("Stream-Seq") or 0), attempts=int(meta("Attempts") or 0),
             error=meta("Error"), headers=json.loads(meta("Headers") or "{}"), payload=body,
             payload_size=int(meta("Payload-Size") or len(body)), failed_at=meta("Failed-At"), seq=seq,
+            published_us=int(meta("Published-Us") or 0),
         )
 
 
@@ -121,12 +126,13 @@ def _one_line(text: str) -> str:
 
 
 def make(*, event: str, actor: str, stream: str, stream_seq: int, attempts: int, error: str,
-         headers: dict[str, str] | None, payload: bytes) -> DeadLetter:
+         headers: dict[str, str] | None, payload: bytes, published_us: int = 0) -> DeadLetter:
     """A dead letter for a message that just failed for good."""
     return DeadLetter(
         event=event, actor=actor, stream=stream, stream_seq=stream_seq, attempts=attempts,
         error=error[:4096], headers=dict(headers or {}), payload=payload[:MAX_PAYLOAD_KEPT],
         payload_size=len(payload), failed_at=datetime.datetime.now(datetime.UTC).isoformat(),
+        published_us=published_us,
     )
 
 

@@ -45,6 +45,10 @@ from .wire import (
 logger = logging.getLogger("walnats_django.worker")
 
 MAX_ERROR_MESSAGE = 4096
+RECREATE_AFTER = 0.25
+"""Seconds to wait before re-creating a vanished consumer. A "consumer deleted" also comes
+while a whole stream is being deleted; nats-server 2.15 can leave a stream that is re-created
+within that ~1 ms teardown unable to store messages (publishes get no PubAck)."""
 
 
 class ConsumerLost(WalnatsError):
@@ -152,7 +156,9 @@ class ActorRunner:
                 f"consumer {self.actor.name!r} on stream {self.actor.event.stream_name!r} is gone "
                 f"({reason}) and registration is off (--no-register); re-create it or drop the flag."
             )
-        logger.warning("Consumer gone actor=%s reason=%s; re-creating it", self.actor.name, reason)
+        logger.warning("Consumer gone actor=%s reason=%s; re-creating it in %gs", self.actor.name, reason,
+                       RECREATE_AFTER)
+        await asyncio.sleep(RECREATE_AFTER)
         try:
             await ensure_stream(self.worker.js, self.actor.event)
             await ensure_consumer(self.worker.js, self.actor)
@@ -290,7 +296,7 @@ class ActorRunner:
         letter = deadletters.make(
             event=actor.event.name, actor=actor.name, stream=actor.event.stream_name,
             stream_seq=_seq_int(msg), attempts=attempt, error=f"{type(exc).__name__}: {exc}",
-            headers=headers, payload=msg.data,
+            headers=headers, payload=msg.data, published_us=_published_us(msg),
         )
         redelivers = actor.max_attempts is None or attempt < actor.max_attempts
         pause = 0.2
@@ -396,6 +402,14 @@ def _seq(msg: Msg) -> int | str:
 def _seq_int(msg: Msg) -> int:
     seq = _seq(msg)
     return seq if isinstance(seq, int) else 0
+
+
+def _published_us(msg: Msg) -> int:
+    """When JetStream stored the message, in epoch microseconds (0 if not a JetStream message)."""
+    try:
+        return round(msg.metadata.timestamp.timestamp() * 1_000_000)
+    except Exception:  # noqa: BLE001 - not a JetStream message
+        return 0
 
 
 def _attempt(msg: Msg) -> int:

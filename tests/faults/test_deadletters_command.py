@@ -176,3 +176,42 @@ def test_missing_dead_letter_is_a_command_error(nats_server: object) -> None:
         _command("show", "999999")
     with pytest.raises(CommandError, match="no dead letter with sequence 999999"):
         _command("replay", "999999")
+
+
+def test_a_recreated_stream_reusing_a_sequence_still_gets_its_dead_letter(
+    dl_worker: WorkerProcess, record_dir: Path
+) -> None:
+    """Dead letters are de-duplicated by Msg-Id (a crash before the term must not record twice);
+    a stream deleted and re-created within the 2-minute window starts again at sequence 1,
+    so the id must tell its messages apart from the old stream's. Also: a worker that re-created
+    the stream at once (within nats-server's teardown) left it unable to store messages.
+
+    Runs last in this module: it deletes the stream under the module's worker.
+    """
+    letters = []
+    for _ in range(2):
+        since = dl_worker.mark()
+        run_sync(_delete_stream(FB_DL.stream_name))
+        for actor in ("fb-dl-ok", "fb-dl-flaky"):
+            dl_worker.wait_for_line(f"Consumer gone actor={actor}", since=since)
+        _until(lambda: run_sync(_consumers(FB_DL.stream_name)) == 2, "both consumers re-created")
+        letters.append(_dead_letter(dl_worker, record_dir))
+    (_, first_seq, first_dl), (_, second_seq, second_dl) = letters
+    assert first_seq == second_seq == 1, "both streams started at sequence 1"
+    assert second_dl != first_dl, "the second dead letter was de-duplicated away"
+    listed = _command("list", "--actor", "fb-dl-flaky")
+    assert str(first_dl) in listed
+    assert str(second_dl) in listed
+    print(f"\n[deadletters] stream re-created twice: seq 1 dead-lettered as #{first_dl} and #{second_dl}")
+
+
+async def _delete_stream(name: str) -> None:
+    await (await get_connection(2)).js.delete_stream(name)
+
+
+async def _consumers(name: str) -> int:
+    try:
+        info = await (await get_connection(2)).js.stream_info(name)
+    except Exception:  # noqa: BLE001 - not re-created yet
+        return 0
+    return int(info.state.consumer_count)

@@ -5,7 +5,7 @@ import time
 
 from walnats_django import registry
 
-from .events import ECHO, FAIL, HANG, NOTE, SLOW, SLOW_SYNC
+from .events import ECHO, FAIL, HANG, INBOX_ECHO, NOTE, SLOW, SLOW_SYNC
 from .records import record as _record
 
 
@@ -48,3 +48,9 @@ def note(text: str) -> None:
 
 from .faults_a_actors import *  # noqa: E402, F403
 from .faults_b_actors import *  # noqa: E402, F403
+
+
+@registry.actor("inbox-echo", INBOX_ECHO)
+async def inbox_echo(text: str) -> str:
+    """Echo, for a worker started with its own INBOX_PREFIX."""
+    return text

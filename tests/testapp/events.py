@@ -9,6 +9,7 @@ SLOW_SYNC = registry.add(Event("test.slow-sync", float).with_response(float))
 NOTE = registry.add(Event("test.note", str))
 HANG = registry.add(Event("test.hang", float).with_response(float))
 # Registered, but no actor in this app: its stream gets no consumer.
+INBOX_ECHO = registry.add(Event("test.inbox-echo", str).with_response(str))
 LONELY = registry.add(Event("test.lonely", str).with_response(str))
 
 # Events of the fault suite live in their own modules (one per author, to avoid clashes).

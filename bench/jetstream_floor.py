@@ -37,6 +37,8 @@ from bench._common import (
     arun,
     base_parser,
     child_env,
+    cpu_seconds,
+    find_nats_pid,
     finish,
     ms,
     nats_server,
@@ -90,7 +92,11 @@ def calls_per_client(quick: bool) -> int:
     return BLOCKS * (20 if quick else 200)
 
 
-async def measure(url: str, quick: bool) -> list[tuple[str, str, LatencyStats]]:
+Row = tuple[str, str, LatencyStats, dict[str, float]]
+"""client, answered by, latency, CPU microseconds per call by process."""
+
+
+async def measure(url: str, quick: bool, worker_pids: dict[str, int]) -> list[Row]:
     import nats
 
     import walnats_django
@@ -149,15 +155,24 @@ async def measure(url: str, quick: bool) -> list[tuple[str, str, LatencyStats]]:
             if await call() != expected:
                 raise RuntimeError("wrong answer")
     samples: dict[tuple[str, str], list[float]] = {key: [] for key in calls}
+    cpu: dict[tuple[str, str], dict[str, float]] = {
+        key: {"requester": 0.0, "worker": 0.0, "nats-server": 0.0} for key in calls}
+    nats_pid = find_nats_pid(url) or 0
     for _ in range(BLOCKS):
         for key, call in calls.items():
+            pids = {"requester": os.getpid(), "worker": worker_pids[key[1]], "nats-server": nats_pid}
+            before = {name: cpu_seconds(pid) for name, pid in pids.items()}
             for _ in range(per_block):
                 started = time.perf_counter()
                 await call()
                 samples[key].append(time.perf_counter() - started)
+            for name, pid in pids.items():
+                cpu[key][name] += cpu_seconds(pid) - before[name]
     await nc.close()
     await close_connection()
-    return [(client, worker, LatencyStats.of(values)) for (client, worker), values in samples.items()]
+    return [(client, worker, LatencyStats.of(values),
+             {name: seconds / len(values) * 1e6 for name, seconds in cpu[client, worker].items()})
+            for (client, worker), values in samples.items()]
 
 
 async def create_floor_stream(url: str) -> None:
@@ -179,21 +194,25 @@ def run(url: str, quick: bool = False) -> Result:
     arun(create_floor_stream(url))
     worker = start_runactors(url, ["count-words"], settings="project.settings")
     try:
-        with start_responder(url), Proc([PYTHON, str(Path(__file__).resolve()), "--bare-worker",
-                                         "--nats-url", url], env=child_env(url), name="bare") as bare:
+        with start_responder(url) as core, Proc([PYTHON, str(Path(__file__).resolve()), "--bare-worker",
+                                                 "--nats-url", url], env=child_env(url), name="bare") as bare:
             bare.wait_for_line("bare worker ready", timeout=30)
-            rows = arun(measure(url, quick))
+            pids = {"plain subscriber": core.pid, "bare pull worker": bare.pid, "runactors": worker.pid}
+            rows = arun(measure(url, quick, pids))
     finally:
         worker.stop()
     core = rows[0][2]
     table = Table(f"JetStream floor: sequential latency ({calls_per_client(quick):,} calls each, "
                   f"{BLOCKS} interleaved blocks), ms",
-                  ["client", "answered by", "p50", "p90", "p99", "p50 vs core"])
-    for client, worker_name, stats in rows:
+                  ["client", "answered by", "p50", "p90", "p99", "p50 vs core",
+                   "CPU us/call: requester, worker, nats-server"])
+    for client, worker_name, stats, cpu in rows:
         table.add(client, worker_name, ms(stats.p50), ms(stats.p90), ms(stats.p99),
-                  ratio(stats.p50, core.p50))
+                  ratio(stats.p50, core.p50), ", ".join(f"{v:.0f}" for v in cpu.values()))
     table.notes.append("bare = nats-py only, no walnats-django code; the bare worker acks, then "
                        "answers, like runactors. Its stream and consumer have walnats-django's config.")
+    table.notes.append("CPU from /proc (10 ms ticks) over each row's blocks, divided by its calls; the "
+                       "requester's includes the bench process's own loop.")
     table.notes.append("The PubAck row without one shows what receiving it costs the requester; "
                        "request() needs it to fail fast on a missing or full stream and on a lost "
                        "connection, so it always asks for one.")

@@ -201,14 +201,14 @@ def run(url: str, quick: bool = False) -> Result:
             rows = arun(measure(url, quick, pids))
     finally:
         worker.stop()
-    core = rows[0][2]
+    core_stats = rows[0][2]
     table = Table(f"JetStream floor: sequential latency ({calls_per_client(quick):,} calls each, "
                   f"{BLOCKS} interleaved blocks), ms",
                   ["client", "answered by", "p50", "p90", "p99", "p50 vs core",
                    "CPU us/call: requester, worker, nats-server"])
     for client, worker_name, stats, cpu in rows:
         table.add(client, worker_name, ms(stats.p50), ms(stats.p90), ms(stats.p99),
-                  ratio(stats.p50, core.p50), ", ".join(f"{v:.0f}" for v in cpu.values()))
+                  ratio(stats.p50, core_stats.p50), ", ".join(f"{v:.0f}" for v in cpu.values()))
     table.notes.append("bare = nats-py only, no walnats-django code; the bare worker acks, then "
                        "answers, like runactors. Its stream and consumer have walnats-django's config.")
     table.notes.append("CPU from /proc (10 ms ticks) over each row's blocks, divided by its calls; the "

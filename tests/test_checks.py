@@ -224,7 +224,7 @@ def test_e015_inbox_prefix(prefix: object) -> None:
     assert error.id == "walnats_django.E015"
 
 
-@pytest.mark.parametrize("prefix", ["walnats-dead-letters", "orders", "orders.created"])
+@pytest.mark.parametrize("prefix", ["walnats-dead-letters", "walnats-dead-letters.orders", "orders"])
 def test_e016_inbox_prefix_covering_other_subjects(prefix: str) -> None:
     with registry.isolated():
         registry.add(Event("orders.created", str))
@@ -233,7 +233,8 @@ def test_e016_inbox_prefix_covering_other_subjects(prefix: str) -> None:
     assert "forged reply subject" in error.msg
 
 
-@pytest.mark.parametrize("prefix", ["_INBOX", "_INBOX.orders", "order", "orders-inbox"])
+@pytest.mark.parametrize("prefix", ["_INBOX", "_INBOX.orders", "order", "orders-inbox", "orders.created",
+                                    "walnats"])
 def test_e016_prefix_of_its_own_passes(prefix: str) -> None:
     with registry.isolated():
         registry.add(Event("orders.created", str))

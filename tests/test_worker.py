@@ -98,6 +98,24 @@ async def test_a_deadline_alone_asks_for_error_answers(
     await nc.close()
 
 
+async def test_an_actor_pulls_again_when_another_frees_the_shared_cap(start_worker: StartWorker) -> None:
+    # --max-jobs 1 across two actors: slow's job ends while slow-sync's job waits for the only
+    # slot (and then holds it), so slow cannot pull then; it must pull once slow-sync frees the
+    # slot, not after its pull loop's 5 s alarm. (No other worker runs these two actors.)
+    worker = start_worker("--actor", "slow", "--actor", "slow-sync", "--max-jobs", "1")
+    try:
+        since = worker.mark()
+        first = asyncio.ensure_future(walnats_django.request(SLOW, 0.2, timeout=5))
+        await asyncio.to_thread(worker.wait_for_line, "Job started actor=slow", since=since)
+        assert await walnats_django.request(SLOW_SYNC, 0.3, timeout=5) == 0.3
+        assert await first == 0.2
+        started = time.monotonic()
+        assert await walnats_django.request(SLOW, 0.0, timeout=3) == 0.0
+        assert time.monotonic() - started < 1.0
+    finally:
+        worker.stop()
+
+
 async def test_failed_handler_is_retried_max_attempts_times(worker: WorkerProcess, record_dir: Path) -> None:
     since = worker.mark()
     with pytest.raises(RemoteError):

@@ -57,11 +57,9 @@ def _check_inbox_overlap(prefix: str) -> list[CheckMessage]:
     """Workers publish answers to any subject under the prefix: it must hold nothing else."""
     from .deadletters import SUBJECT_PREFIX
 
-    def under(subject: str) -> bool:
-        return subject == prefix or subject.startswith(prefix + ".")
-
-    taken = sorted(e.subject for e in registry.events if under(e.subject))
-    if under(SUBJECT_PREFIX):
+    # Replies are `<prefix>.<token>`: they can land on subjects below the prefix only.
+    taken = sorted(e.subject for e in registry.events if e.subject.startswith(prefix + "."))
+    if prefix == SUBJECT_PREFIX or prefix.startswith(SUBJECT_PREFIX + "."):
         taken.append(f"{SUBJECT_PREFIX}.>")
     if taken:
         return [Error(f"WALNATS['INBOX_PREFIX'] {prefix!r} covers {', '.join(taken)}: a forged reply subject "

@@ -38,12 +38,13 @@ def _dumps(obj: object) -> bytes:
 
 
 def _loads(data: bytes) -> Any:
-    """`json.loads(data)`, with a fast path for UTF-8 (what walnats sends)."""
-    try:
-        return _decode_json(data.decode())
-    except ValueError:
-        # A BOM, UTF-16/32 or invalid JSON: let json.loads detect the encoding and word the error.
-        return json.loads(data)
+    """`json.loads(data)`, with a fast path for UTF-8 bytes (what walnats sends)."""
+    if type(data) is bytes:
+        try:
+            return _decode_json(data.decode())
+        except ValueError:
+            pass  # a BOM, UTF-16/32 or invalid JSON: json.loads detects the encoding, words the error
+    return json.loads(data)
 
 
 @dataclasses.dataclass(frozen=True)

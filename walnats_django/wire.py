@@ -19,9 +19,8 @@ HEADER_TRACE = "Walnats-Trace"
 HEADER_MSG_ID = "Nats-Msg-Id"
 # walnats-django extensions; a plain walnats peer ignores them
 HEADER_DEADLINE = "Walnats-Deadline"
-"""Epoch seconds after which the requester no longer waits for the answer.
-
-Only walnats-django requesters send it, so it also means "error answers understood"."""
+"""Epoch seconds after which the requester gives up; only walnats-django sends it, so it also
+means "error answers understood"."""
 HEADER_ACCEPT_ERRORS = "Walnats-Accept-Errors"
 """Asks for error answers without a deadline (e.g. a hand-made request)."""
 HEADER_ERROR = "Walnats-Error"

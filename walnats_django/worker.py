@@ -46,9 +46,8 @@ logger = logging.getLogger("walnats_django.worker")
 
 MAX_ERROR_MESSAGE = 4096
 RECREATE_AFTER = 0.25
-"""Seconds to wait before re-creating a vanished consumer. A "consumer deleted" also comes
-while a whole stream is being deleted; nats-server 2.15 can leave a stream that is re-created
-within that ~1 ms teardown unable to store messages (publishes get no PubAck)."""
+"""Seconds before re-creating a vanished consumer: a stream re-created during its own deletion
+(~1 ms) can be left unable to store messages (nats-server 2.15: publishes get no PubAck)."""
 
 
 class ConsumerLost(WalnatsError):
@@ -124,6 +123,9 @@ class ActorRunner:
         self.puller.empty = False
         if self.worker.burst or self.stopping or self.puller.wants(self.free_slots()):
             self.wake.set()
+        if self.worker.capacity.limit is not None:
+            # A slot of the shared cap is free again: another actor may pull now.
+            self.worker.wake_pullers(besides=self)
 
     def free_slots(self) -> int:
         own = self.max_jobs - len(self.jobs)
@@ -132,7 +134,7 @@ class ActorRunner:
     async def run(self) -> None:
         """Pull until stopped (or, in burst mode, until the consumer has nothing left)."""
         await self.puller.start()
-        loop = asyncio.get_running_loop()
+        loop = self.loop
         while not self.stopping:
             self.wake.clear()
             if self.lost is not None:
@@ -159,6 +161,8 @@ class ActorRunner:
         logger.warning("Consumer gone actor=%s reason=%s; re-creating it in %gs", self.actor.name, reason,
                        RECREATE_AFTER)
         await asyncio.sleep(RECREATE_AFTER)
+        if self.stopping:
+            return
         try:
             await ensure_stream(self.worker.js, self.actor.event)
             await ensure_consumer(self.worker.js, self.actor)
@@ -453,6 +457,12 @@ class Worker:
     def js(self) -> Any:
         assert self.nc is not None
         return self.nc.jetstream()
+
+    def wake_pullers(self, besides: ActorRunner) -> None:
+        """Wake the other actors' pull loops that have a pull due (the shared cap freed up)."""
+        for runner in self._runners:
+            if runner is not besides and runner.puller.wants(runner.free_slots()):
+                runner.wake.set()
 
     def stop(self) -> None:
         """Ask the worker to stop pulling and finish running jobs (safe to call twice)."""

@@ -8,8 +8,8 @@ SLOW = registry.add(Event("test.slow", float).with_response(float))
 SLOW_SYNC = registry.add(Event("test.slow-sync", float).with_response(float))
 NOTE = registry.add(Event("test.note", str))
 HANG = registry.add(Event("test.hang", float).with_response(float))
-# Registered, but no actor in this app: its stream gets no consumer.
 INBOX_ECHO = registry.add(Event("test.inbox-echo", str).with_response(str))
+# Registered, but no actor in this app: its stream gets no consumer.
 LONELY = registry.add(Event("test.lonely", str).with_response(str))
 
 # Events of the fault suite live in their own modules (one per author, to avoid clashes).

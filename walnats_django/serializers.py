@@ -194,11 +194,15 @@ def encode(serializer: Serializer[Any], message: object, what: str) -> bytes:
         data = serializer.encode(message)
     except Exception as exc:
         raise SerializationError(f"cannot encode {what}: {type(exc).__name__}: {exc}") from exc
-    if not isinstance(data, bytes | bytearray):
+    if type(data) is not bytes and not isinstance(data, bytes | bytearray):
         raise SerializationError(
             f"{type(serializer).__name__}.encode() returned {type(data).__name__}, not bytes"
         )
     return bytes(data)
+
+
+_TYPE_CHECKED = (JSONSerializer, DatetimeSerializer, BytesSerializer)
+"""Serializers whose decoded value is checked against the schema (the others build it)."""
 
 
 def decode(serializer: Serializer[Any], schema: Any, data: bytes, what: str) -> Any:
@@ -209,7 +213,7 @@ def decode(serializer: Serializer[Any], schema: Any, data: bytes, what: str) -> 
         raise SerializationError(
             f"cannot decode {what} ({len(data)} bytes): {type(exc).__name__}: {exc}"
         ) from exc
-    if isinstance(serializer, JSONSerializer | DatetimeSerializer | BytesSerializer):
+    if isinstance(serializer, _TYPE_CHECKED):
         try:
             check_instance(schema, message, what)
         except PayloadTypeError as exc:

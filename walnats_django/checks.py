@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import os
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
@@ -13,6 +14,7 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, register
 
 from .conf import DEFAULTS, RESERVED_CONNECT_OPTIONS, Settings
+from .connection import NKEYS_MISSING, nkeys_installed
 from .registry import registry
 
 NATS_SCHEMES = frozenset({"nats", "tls", "ws", "wss"})
@@ -26,7 +28,7 @@ def check_registry(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
 
 @register("walnats_django")
 def check_settings(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[CheckMessage]:
-    """E010-E016: the `WALNATS` settings dict and its values."""
+    """E010-E017: the `WALNATS` settings dict, its values, and the credentials environment."""
     raw = getattr(settings, "WALNATS", {})
     if not isinstance(raw, dict):
         return [Error(f"WALNATS must be a dict, got {type(raw).__name__}.",
@@ -50,6 +52,9 @@ def check_settings(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
                             id="walnats_django.E015"))
     else:
         errors += _check_inbox_overlap(prefix)
+    if (os.environ.get("NATS_CREDS") or os.environ.get("NATS_NKEY_SEED")) and not nkeys_installed():
+        errors.append(Error(NKEYS_MISSING, hint="Or unset NATS_CREDS / NATS_NKEY_SEED.",
+                            id="walnats_django.E017"))
     return errors
 
 

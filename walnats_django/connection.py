@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import importlib.util
 import json
 import logging
 import os
@@ -19,6 +20,7 @@ from typing import Any
 
 import nats
 import nats.errors
+from django.core.exceptions import ImproperlyConfigured
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -71,6 +73,8 @@ def credentials_from_env() -> dict[str, Any]:
     """
     env = os.environ
     options: dict[str, Any] = {}
+    if (env.get("NATS_CREDS") or env.get("NATS_NKEY_SEED")) and not nkeys_installed():
+        raise ImproperlyConfigured(NKEYS_MISSING)
     if env.get("NATS_CREDS"):
         options["user_credentials"] = env["NATS_CREDS"]
     if env.get("NATS_TOKEN"):
@@ -83,6 +87,15 @@ def credentials_from_env() -> dict[str, Any]:
             context.load_cert_chain(env["NATS_TLS_CERT"], env.get("NATS_TLS_KEY") or None)
         options["tls"] = context
     return options
+
+
+NKEYS_MISSING = ("NATS_CREDS and NATS_NKEY_SEED need the nkeys package (nats-py signs with it): "
+                 "pip install 'walnats-django[nkeys]' (or nkeys).")
+
+
+def nkeys_installed() -> bool:
+    """Whether nats-py can sign with NKeys (.creds files and NKey seeds need it)."""
+    return importlib.util.find_spec("nkeys") is not None
 
 
 async def open_nats(timeout: float, **callbacks: Any) -> NATS:

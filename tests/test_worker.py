@@ -37,6 +37,7 @@ async def test_sigterm_lets_the_running_handler_finish_and_exits_0(
     assert await asyncio.to_thread(worker.wait) == 0
     assert "shutting down gracefully" in worker.log()
     assert "handled=1 failed=0" in worker.log()
+    assert "still running" not in worker.log(), "the job's thread had finished: nothing is stuck"
 
 
 async def test_undecodable_payload_is_terminated_with_error_answer(

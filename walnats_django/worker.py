@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import concurrent.futures
 import contextlib
-import functools
 import logging
 import os
 import time
@@ -237,8 +237,7 @@ class ActorRunner:
             if actor.is_async:
                 result = await actor.handler(payload)
             else:
-                thread = asyncio.get_running_loop().run_in_executor(
-                    self.worker.executor, functools.partial(_run_sync_job, actor.handler, payload))
+                thread = self.worker.run_in_thread(actor.handler, payload)
                 # Shielded: a timeout cancels our wait, not the thread's future we still watch.
                 result = await asyncio.shield(thread)
         except asyncio.CancelledError:
@@ -448,6 +447,7 @@ class Worker:
         self.executor = ThreadPoolExecutor(max_workers=min(sync_threads, max_jobs or sync_threads),
                                            thread_name_prefix="walnats-job")
         self.stats = {"handled": 0, "failed": 0, "expired": 0, "terminated": 0, "dead": 0}
+        self._threads: set[concurrent.futures.Future[Any]] = set()
         self._stop = asyncio.Event()
         self._connection_closed = asyncio.Event()
         self._runners: list[ActorRunner] = []
@@ -457,6 +457,18 @@ class Worker:
     def js(self) -> Any:
         assert self.nc is not None
         return self.nc.jetstream()
+
+    def run_in_thread(self, handler: Any, payload: Any) -> asyncio.Future[Any]:
+        """Run a sync handler in the job thread pool; `sync_jobs_running` counts it until it ends."""
+        job = self.executor.submit(_run_sync_job, handler, payload)
+        self._threads.add(job)
+        job.add_done_callback(self._threads.discard)
+        return asyncio.wrap_future(job)
+
+    @property
+    def sync_jobs_running(self) -> int:
+        """Sync handlers still running in threads (they cannot be interrupted)."""
+        return sum(not job.done() for job in list(self._threads))
 
     def wake_pullers(self, besides: ActorRunner) -> None:
         """Wake the other actors' pull loops that have a pull due (the shared cap freed up)."""

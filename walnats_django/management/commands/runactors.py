@@ -9,7 +9,6 @@ import logging
 import os
 import signal
 import sys
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -96,11 +95,11 @@ class Command(BaseCommand):
                 runner.run(self._run(worker))
         except ConsumerLost as exc:
             raise CommandError(str(exc)) from exc
-        stuck = [t for t in threading.enumerate() if t.name.startswith("walnats-job") and t.is_alive()]
+        stuck = worker.sync_jobs_running
         if stuck:
             # Threads cannot be interrupted and Python would wait for them at exit: the jobs
             # were handed back already, so leave now rather than hang until a SIGKILL.
-            logger.warning("Exiting with %d sync job thread(s) still running", len(stuck))
+            logger.warning("Exiting with %d sync job thread(s) still running", stuck)
             logging.shutdown()
             os._exit(0)
 

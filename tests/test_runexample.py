@@ -94,6 +94,9 @@ def test_runexample_end_to_end(start: Start, tmp_path: Path) -> None:
     assert post(f"http://127.0.0.1:{port}/sign-up", {"email": "ada@example.com", "name": "Ada"}) == (
         202, {"accepted": True})
     runexample.wait_for_line("Welcomed email=ada@example.com")  # the actor wrote to the shared DB
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/static/admin/css/base.css", timeout=10) as css:
+        assert css.status == 200, "the admin is styled without DEBUG"
+        assert css.headers["Content-Type"].startswith("text/css")
 
     runexample.process.send_signal(signal.SIGINT)
     assert runexample.wait() == 0, runexample.log()

@@ -1,5 +1,6 @@
 """Settings of the example project; every value can come from the environment."""
 
+import warnings
 from pathlib import Path
 
 import environ
@@ -56,8 +57,10 @@ DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / '
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "var" / "static"
-# Serve straight from the apps' static folders: no collectstatic step for the example.
+# Serve straight from the apps' static folders: no collectstatic step for the example, so
+# STATIC_ROOT (for a collectstatic run) may well not exist.
 WHITENOISE_USE_FINDERS = True
+warnings.filterwarnings("ignore", message="No directory at: .*static")  # WhiteNoise, about STATIC_ROOT
 USE_TZ = True
 TIME_ZONE = "UTC"
 

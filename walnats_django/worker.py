@@ -121,11 +121,17 @@ class ActorRunner:
                          self.actor.name, exc, exc_info=exc)
         # In burst mode a finished job means "look again": new messages may have come.
         self.puller.empty = False
-        if self.worker.burst or self.stopping or self.puller.wants(self.free_slots()):
+        if self.worker.burst or self.stopping:
             self.wake.set()
-        if self.worker.capacity.limit is not None:
-            # A slot of the shared cap is free again: another actor may pull now.
-            self.worker.wake_pullers(besides=self)
+        elif self.worker.capacity.limit is None:
+            self.wake_if_pull_due()
+        else:
+            self.worker.wake_pullers()  # a slot of the shared cap is free: any actor may pull now
+
+    def wake_if_pull_due(self) -> None:
+        """Wake the pull loop only when it would send a pull request (not after every job)."""
+        if self.puller.wants(self.free_slots()):
+            self.wake.set()
 
     def free_slots(self) -> int:
         own = self.max_jobs - len(self.jobs)
@@ -447,7 +453,7 @@ class Worker:
         self.executor = ThreadPoolExecutor(max_workers=min(sync_threads, max_jobs or sync_threads),
                                            thread_name_prefix="walnats-job")
         self.stats = {"handled": 0, "failed": 0, "expired": 0, "terminated": 0, "dead": 0}
-        self._threads: set[concurrent.futures.Future[Any]] = set()
+        self._sync_jobs: set[concurrent.futures.Future[Any]] = set()
         self._stop = asyncio.Event()
         self._connection_closed = asyncio.Event()
         self._runners: list[ActorRunner] = []
@@ -461,20 +467,19 @@ class Worker:
     def run_in_thread(self, handler: Any, payload: Any) -> asyncio.Future[Any]:
         """Run a sync handler in the job thread pool; `sync_jobs_running` counts it until it ends."""
         job = self.executor.submit(_run_sync_job, handler, payload)
-        self._threads.add(job)
-        job.add_done_callback(self._threads.discard)
+        self._sync_jobs.add(job)
+        job.add_done_callback(self._sync_jobs.discard)
         return asyncio.wrap_future(job)
 
     @property
     def sync_jobs_running(self) -> int:
         """Sync handlers still running in threads (they cannot be interrupted)."""
-        return sum(not job.done() for job in list(self._threads))
+        return sum(not job.done() for job in list(self._sync_jobs))
 
-    def wake_pullers(self, besides: ActorRunner) -> None:
-        """Wake the other actors' pull loops that have a pull due (the shared cap freed up)."""
+    def wake_pullers(self) -> None:
+        """Wake every actor's pull loop that has a pull due (a slot of the shared cap freed up)."""
         for runner in self._runners:
-            if runner is not besides and runner.puller.wants(runner.free_slots()):
-                runner.wake.set()
+            runner.wake_if_pull_due()
 
     def stop(self) -> None:
         """Ask the worker to stop pulling and finish running jobs (safe to call twice)."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import inspect
 import math
-import os
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
@@ -14,7 +13,7 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, register
 
 from .conf import DEFAULTS, RESERVED_CONNECT_OPTIONS, Settings
-from .connection import NKEYS_MISSING, nkeys_installed
+from .connection import NKEYS_MISSING, nkeys_missing
 from .registry import registry
 
 NATS_SCHEMES = frozenset({"nats", "tls", "ws", "wss"})
@@ -52,7 +51,7 @@ def check_settings(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
                             id="walnats_django.E015"))
     else:
         errors += _check_inbox_overlap(prefix)
-    if (os.environ.get("NATS_CREDS") or os.environ.get("NATS_NKEY_SEED")) and not nkeys_installed():
+    if nkeys_missing():
         errors.append(Error(NKEYS_MISSING, hint="Or unset NATS_CREDS / NATS_NKEY_SEED.",
                             id="walnats_django.E017"))
     return errors

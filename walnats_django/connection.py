@@ -46,6 +46,8 @@ CONSUMER_COUNT_TTL = 1.0
 """Seconds a looked-up consumer count is trusted."""
 TOKEN_RANDOM_BYTES = 6
 """Random bytes in each reply token (48 bits)."""
+NKEYS_MISSING = ("NATS_CREDS and NATS_NKEY_SEED need the nkeys package (nats-py signs with it): "
+                 "pip install 'walnats-django[nkeys]' (or nkeys).")
 
 
 def connect_options(**overrides: Any) -> dict[str, Any]:
@@ -73,7 +75,7 @@ def credentials_from_env() -> dict[str, Any]:
     """
     env = os.environ
     options: dict[str, Any] = {}
-    if (env.get("NATS_CREDS") or env.get("NATS_NKEY_SEED")) and not nkeys_installed():
+    if nkeys_missing():
         raise ImproperlyConfigured(NKEYS_MISSING)
     if env.get("NATS_CREDS"):
         options["user_credentials"] = env["NATS_CREDS"]
@@ -89,13 +91,10 @@ def credentials_from_env() -> dict[str, Any]:
     return options
 
 
-NKEYS_MISSING = ("NATS_CREDS and NATS_NKEY_SEED need the nkeys package (nats-py signs with it): "
-                 "pip install 'walnats-django[nkeys]' (or nkeys).")
-
-
-def nkeys_installed() -> bool:
-    """Whether nats-py can sign with NKeys (.creds files and NKey seeds need it)."""
-    return importlib.util.find_spec("nkeys") is not None
+def nkeys_missing() -> bool:
+    """Whether NATS_CREDS or NATS_NKEY_SEED is set but nats-py cannot sign (no nkeys package)."""
+    wanted = os.environ.get("NATS_CREDS") or os.environ.get("NATS_NKEY_SEED")
+    return bool(wanted) and importlib.util.find_spec("nkeys") is None
 
 
 async def open_nats(timeout: float, **callbacks: Any) -> NATS:

@@ -188,13 +188,16 @@ def _type_name(schema: Any) -> str:
     return getattr(schema, "__name__", None) or repr(schema)
 
 
+_BYTES = (bytes, bytearray)
+
+
 def encode(serializer: Serializer[Any], message: object, what: str) -> bytes:
     """Encode with `serializer`, turning any failure into `SerializationError`."""
     try:
         data = serializer.encode(message)
     except Exception as exc:
         raise SerializationError(f"cannot encode {what}: {type(exc).__name__}: {exc}") from exc
-    if type(data) is not bytes and not isinstance(data, bytes | bytearray):
+    if not isinstance(data, _BYTES):
         raise SerializationError(
             f"{type(serializer).__name__}.encode() returned {type(data).__name__}, not bytes"
         )

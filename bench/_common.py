@@ -80,12 +80,15 @@ class Table:
         self.rows.append([str(c).replace("|", "\\|") for c in cells])
 
     def render(self) -> str:
-        widths = [max(len(h), *(len(r[i]) for r in self.rows)) if self.rows else len(h)
-                  for i, h in enumerate(self.headers)]
+        widths = [
+            max(len(h), *(len(r[i]) for r in self.rows)) if self.rows else len(h)
+            for i, h in enumerate(self.headers)
+        ]
         line = "| " + " | ".join(h.ljust(w) for h, w in zip(self.headers, widths, strict=True)) + " |"
         rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
-        body = ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |"
-                for r in self.rows]
+        body = [
+            "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |" for r in self.rows
+        ]
         out = [f"### {self.title}", "", line, rule, *body]
         if self.notes:
             out += ["", *(f"- {n}" for n in self.notes)]
@@ -96,8 +99,9 @@ class Table:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Table:
-        return cls(data["title"], list(data["headers"]), [list(r) for r in data["rows"]],
-                   list(data.get("notes", [])))
+        return cls(
+            data["title"], list(data["headers"]), [list(r) for r in data["rows"]], list(data.get("notes", []))
+        )
 
 
 @dataclass
@@ -130,8 +134,13 @@ class Target:
         return [self.name, f"{sign} {self.fmt(self.goal)}", measured, met]
 
     def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "goal": self.goal, "measured": self.measured,
-                "higher_is_better": self.higher_is_better, "unit": self.unit}
+        return {
+            "name": self.name,
+            "goal": self.goal,
+            "measured": self.measured,
+            "higher_is_better": self.higher_is_better,
+            "unit": self.unit,
+        }
 
 
 @dataclass
@@ -147,13 +156,21 @@ class Result:
         return "\n".join(t.render() for t in self.tables)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "tables": [t.as_dict() for t in self.tables],
-                "targets": [t.as_dict() for t in self.targets], "seconds": self.seconds}
+        return {
+            "name": self.name,
+            "tables": [t.as_dict() for t in self.tables],
+            "targets": [t.as_dict() for t in self.targets],
+            "seconds": self.seconds,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Result:
-        return cls(data["name"], [Table.from_dict(t) for t in data["tables"]],
-                   [Target(**t) for t in data["targets"]], data.get("seconds", 0.0))
+        return cls(
+            data["name"],
+            [Table.from_dict(t) for t in data["tables"]],
+            [Target(**t) for t in data["targets"]],
+            data.get("seconds", 0.0),
+        )
 
 
 def targets_table(targets: Sequence[Target]) -> Table:
@@ -189,8 +206,14 @@ class LatencyStats:
         if not values:
             nan = float("nan")
             return cls(0, nan, nan, nan, nan, nan)
-        return cls(len(values), percentile(values, 50), percentile(values, 90), percentile(values, 99),
-                   statistics.fmean(values), values[-1])
+        return cls(
+            len(values),
+            percentile(values, 50),
+            percentile(values, 90),
+            percentile(values, 99),
+            statistics.fmean(values),
+            values[-1],
+        )
 
 
 def ms(seconds: float) -> str:
@@ -263,8 +286,9 @@ class CpuMeter:
 
     def stop(self) -> dict[str, float]:
         wall = max(time.monotonic() - self._t0, 1e-9)
-        self.percent = {name: 100 * (cpu_seconds(pid) - self._start[name]) / wall
-                        for name, pid in self.pids.items()}
+        self.percent = {
+            name: 100 * (cpu_seconds(pid) - self._start[name]) / wall for name, pid in self.pids.items()
+        }
         return self.percent
 
     def summary(self) -> str:
@@ -278,8 +302,9 @@ class Proc:
         self.name = name or Path(args[1] if len(args) > 1 else args[0]).name
         self.args = args
         self.started_at = time.monotonic()
-        self.process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                                        stderr=subprocess.STDOUT, text=True, bufsize=1)
+        self.process = subprocess.Popen(
+            args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+        )
         self.lines: list[tuple[float, str]] = []
         self._new: queue.Queue[None] = queue.Queue()
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -305,8 +330,9 @@ class Proc:
                     return at
             seen = len(self.lines)
             if self.process.poll() is not None and seen == len(self.lines):
-                raise RuntimeError(f"{self.name} exited with {self.process.returncode} before "
-                                   f"{needle!r}:\n{self.log()}")
+                raise RuntimeError(
+                    f"{self.name} exited with {self.process.returncode} before {needle!r}:\n{self.log()}"
+                )
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise TimeoutError(f"{self.name}: no line with {needle!r} within {timeout}s:\n{self.log()}")
@@ -338,15 +364,26 @@ class Proc:
 def child_env(nats_url: str, settings: str = "bench.settings", **extra: str) -> dict[str, str]:
     """Environment for a Django subprocess talking to `nats_url`."""
     pythonpath = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
-    return {**os.environ, "DJANGO_SETTINGS_MODULE": settings, "NATS_URL": nats_url,
-            "PYTHONUNBUFFERED": "1", "PYTHONPATH": pythonpath, **extra}
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": settings,
+        "NATS_URL": nats_url,
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONPATH": pythonpath,
+        **extra,
+    }
 
 
-def start_runactors(nats_url: str, actors: Sequence[str], *, settings: str = "bench.settings",
-                    extra_args: Sequence[str] = (), wait: bool = True) -> Proc:
+def start_runactors(
+    nats_url: str,
+    actors: Sequence[str],
+    *,
+    settings: str = "bench.settings",
+    extra_args: Sequence[str] = (),
+    wait: bool = True,
+) -> Proc:
     """`manage.py runactors --actor ...` as a subprocess; waits for "Worker started" by default."""
-    args = [PYTHON, "manage.py", "runactors", *(a for name in actors for a in ("--actor", name)),
-            *extra_args]
+    args = [PYTHON, "manage.py", "runactors", *(a for name in actors for a in ("--actor", name)), *extra_args]
     if loop_choice() != "auto":  # runactors' own default is auto too
         args += ["--loop", loop_choice()]
     proc = Proc(args, env=child_env(nats_url, settings), name="runactors")
@@ -408,8 +445,9 @@ async def wait_until(check: Any, goal: Any, *, timeout: float, every: float = 0.
         await asyncio.sleep(every)
 
 
-async def publish_backlog(nc: Any, js: Any, subject: str, stream: str, consumer: str, count: int,
-                          payload: bytes) -> float:
+async def publish_backlog(
+    nc: Any, js: Any, subject: str, stream: str, consumer: str, count: int, payload: bytes
+) -> float:
     """Purge `stream`, publish `count` messages with core NATS, wait until the consumer sees them.
 
     Returns the seconds it took. Publishing is done in chunks with a flush, so the server

@@ -73,8 +73,15 @@ class EmitRow:
         self.cpu = cpu
 
 
-async def emit_phase(name: str, js: Any, count: int, inflight: int, publish: Publish,
-                     flush: Callable[[], Awaitable[None]], pids: dict[str, int]) -> EmitRow:
+async def emit_phase(
+    name: str,
+    js: Any,
+    count: int,
+    inflight: int,
+    publish: Publish,
+    flush: Callable[[], Awaitable[None]],
+    pids: dict[str, int],
+) -> EmitRow:
     """Purge, then `count` publishes (sequentially or with `inflight` lanes); wait until stored."""
     await js.purge_stream(NOOP_STREAM)
     meter = CpuMeter(pids).start()
@@ -165,23 +172,38 @@ async def measure_emit(url: str, quick: bool) -> Table:
     await close_connection()
     await nc.close()
 
-    table = Table("emit(): publish throughput (msgs/s) vs raw nats-py on the same stream",
-                  ["publisher", "messages", "publish rate", "stored rate", "vs baseline (stored)",
-                   "baseline", "CPU"])
-    pairs = [("raw nc.publish (no ack)", None), ("emit() fire-and-forget", "raw nc.publish (no ack)"),
-             ("raw await js.publish, sequential", None),
-             ("emit(sync=True), sequential", "raw await js.publish, sequential"),
-             ("raw await js.publish, 100 in flight", None),
-             ("emit(sync=True), 100 in flight", "raw await js.publish, 100 in flight")]
+    table = Table(
+        "emit(): publish throughput (msgs/s) vs raw nats-py on the same stream",
+        ["publisher", "messages", "publish rate", "stored rate", "vs baseline (stored)", "baseline", "CPU"],
+    )
+    pairs = [
+        ("raw nc.publish (no ack)", None),
+        ("emit() fire-and-forget", "raw nc.publish (no ack)"),
+        ("raw await js.publish, sequential", None),
+        ("emit(sync=True), sequential", "raw await js.publish, sequential"),
+        ("raw await js.publish, 100 in flight", None),
+        ("emit(sync=True), 100 in flight", "raw await js.publish, 100 in flight"),
+    ]
     for name, base in pairs:
         row = rows[name]
         baseline = rows[base] if base else row
-        table.add(name, f"{row.count:,}", rate(row.publish_rate), rate(row.stored_rate),
-                  ratio(row.stored_rate, baseline.stored_rate), base or "(itself)", row.cpu)
-    table.notes.append("publish rate: calls returned and the client flushed; stored rate: until the "
-                       "stream holds every message (same for awaited publishes).")
-    table.notes.append("emit() fire-and-forget sets a reply subject so failed PubAcks get logged: the "
-                       "server sends one PubAck per message back, which raw nc.publish does not ask for.")
+        table.add(
+            name,
+            f"{row.count:,}",
+            rate(row.publish_rate),
+            rate(row.stored_rate),
+            ratio(row.stored_rate, baseline.stored_rate),
+            base or "(itself)",
+            row.cpu,
+        )
+    table.notes.append(
+        "publish rate: calls returned and the client flushed; stored rate: until the "
+        "stream holds every message (same for awaited publishes)."
+    )
+    table.notes.append(
+        "emit() fire-and-forget sets a reply subject so failed PubAcks get logged: the "
+        "server sends one PubAck per message back, which raw nc.publish does not ask for."
+    )
     return table
 
 
@@ -211,11 +233,13 @@ async def drain_once(url: str, count: int, batch: int, nats_pid: int | None) -> 
     nc = await nats.connect(url, name="bench-drain")
     js = nc.jetstream()
     await ensure_noop(js)
-    publish_s = await publish_backlog(nc, js, NOOP_EVENT, NOOP_STREAM, NOOP_ACTOR, count,
-                                      b'"' + TEXT.encode() + b'"')
+    publish_s = await publish_backlog(
+        nc, js, NOOP_EVENT, NOOP_STREAM, NOOP_ACTOR, count, b'"' + TEXT.encode() + b'"'
+    )
     spawned = time.monotonic()
-    worker = await asyncio.to_thread(start_runactors, url, [NOOP_ACTOR], extra_args=["--batch", str(batch)],
-                                     wait=False)
+    worker = await asyncio.to_thread(
+        start_runactors, url, [NOOP_ACTOR], extra_args=["--batch", str(batch)], wait=False
+    )
     try:
         pids = {"worker": worker.pid, **({"nats-server": nats_pid} if nats_pid else {})}
         meter = CpuMeter(pids)
@@ -239,8 +263,9 @@ async def drain_once(url: str, count: int, batch: int, nats_pid: int | None) -> 
     finally:
         await asyncio.to_thread(worker.stop)
         await nc.close()
-    result = Drain(batch, count, publish_s, started - spawned, done - started, done - spawned,
-                   meter.summary())
+    result = Drain(
+        batch, count, publish_s, started - spawned, done - started, done - spawned, meter.summary()
+    )
     print(f"  drain --batch {batch}: {result.rate:,.0f} events/s ({result.cpu})", flush=True)
     return result
 
@@ -250,16 +275,38 @@ async def measure_drain(url: str, quick: bool) -> tuple[Table, list[Drain]]:
     batches = (1, 256) if quick else (1, 64, 256)
     nats_pid = find_nats_pid(url)
     runs = [await drain_once(url, count, batch, nats_pid) for batch in batches]
-    table = Table(f"Worker drain of a {count:,}-event backlog (trivial async handler, max_jobs 256)",
-                  ["runactors", "backlog publish s", "worker start s", "drain s", "events/s",
-                   "vs --batch 1", "events/s incl. start", "CPU while draining"])
+    table = Table(
+        f"Worker drain of a {count:,}-event backlog (trivial async handler, max_jobs 256)",
+        [
+            "runactors",
+            "backlog publish s",
+            "worker start s",
+            "drain s",
+            "events/s",
+            "vs --batch 1",
+            "events/s incl. start",
+            "CPU while draining",
+        ],
+    )
     for d in runs:
-        table.add(f"--batch {d.batch}", f"{d.publish_s:.2f}", f"{d.startup_s:.2f}", f"{d.drain_s:.2f}",
-                  rate(d.rate), ratio(d.rate, runs[0].rate), rate(d.total_rate), d.cpu)
-    table.notes.append("drain s: from the worker's 'Worker started' log line until num_pending + "
-                       "num_ack_pending = 0 (polled every 100 ms, so +-0.1 s).")
-    table.notes.append("worker start s: process spawn to 'Worker started' (Python + Django start-up, "
-                       "stream/consumer upsert).")
+        table.add(
+            f"--batch {d.batch}",
+            f"{d.publish_s:.2f}",
+            f"{d.startup_s:.2f}",
+            f"{d.drain_s:.2f}",
+            rate(d.rate),
+            ratio(d.rate, runs[0].rate),
+            rate(d.total_rate),
+            d.cpu,
+        )
+    table.notes.append(
+        "drain s: from the worker's 'Worker started' log line until num_pending + "
+        "num_ack_pending = 0 (polled every 100 ms, so +-0.1 s)."
+    )
+    table.notes.append(
+        "worker start s: process spawn to 'Worker started' (Python + Django start-up, "
+        "stream/consumer upsert)."
+    )
     return table, runs
 
 
@@ -269,8 +316,15 @@ def run(url: str, quick: bool = False) -> Result:
     emit_table = arun(measure_emit(url, quick))
     drain_table, runs = arun(measure_drain(url, quick))
     best = max(runs, key=lambda d: d.rate)
-    targets = [Target(f"worker drain of the {runs[0].count:,} backlog (best: --batch {best.batch})",
-                      DRAIN_GOAL, best.rate, higher_is_better=True, unit="events/s")]
+    targets = [
+        Target(
+            f"worker drain of the {runs[0].count:,} backlog (best: --batch {best.batch})",
+            DRAIN_GOAL,
+            best.rate,
+            higher_is_better=True,
+            unit="events/s",
+        )
+    ]
     return Result("emit_drain", [emit_table, drain_table], targets, time.monotonic() - started)
 
 

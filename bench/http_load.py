@@ -77,9 +77,27 @@ class HttpRun:
 
 
 def start_uvicorn(url: str, port: int, settings: str = "project.settings") -> Proc:
-    args = [PYTHON, "-m", "uvicorn", "project.asgi:application", "--host", "127.0.0.1",
-            "--port", str(port), "--loop", "uvloop", "--http", "httptools", "--lifespan", "on",
-            "--workers", "1", "--log-level", "warning", "--no-access-log"]
+    args = [
+        PYTHON,
+        "-m",
+        "uvicorn",
+        "project.asgi:application",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--lifespan",
+        "on",
+        "--workers",
+        "1",
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
     proc = Proc(args, env=child_env(url, settings), name="uvicorn")
     deadline = time.monotonic() + 30
     while True:
@@ -94,8 +112,12 @@ def start_uvicorn(url: str, port: int, settings: str = "project.settings") -> Pr
 
 
 def post(port: int, path: str) -> dict[str, object]:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=BODY.encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}",
+        data=BODY.encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=10) as response:
         answer: dict[str, object] = json.loads(response.read())
         return answer
@@ -117,11 +139,23 @@ def _seconds(text: str) -> float:
 def wrk_load(port: int, path: str, duration: float, pids: dict[str, int]) -> HttpRun:
     """`wrk -t1 -c64 --latency` with a Lua script that POSTs the JSON body."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write('wrk.method = "POST"\n'
-                     f"wrk.body = {json.dumps(BODY)}\n"
-                     'wrk.headers["Content-Type"] = "application/json"\n')
-    args = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{max(1, round(duration))}s", "--latency",
-            "--timeout", "10s", "-s", script.name, f"http://127.0.0.1:{port}{path}"]
+        script.write(
+            'wrk.method = "POST"\n'
+            f"wrk.body = {json.dumps(BODY)}\n"
+            'wrk.headers["Content-Type"] = "application/json"\n'
+        )
+    args = [
+        "wrk",
+        "-t1",
+        f"-c{CONNECTIONS}",
+        f"-d{max(1, round(duration))}s",
+        "--latency",
+        "--timeout",
+        "10s",
+        "-s",
+        script.name,
+        f"http://127.0.0.1:{port}{path}",
+    ]
     try:
         process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         meter = CpuMeter({"wrk": process.pid, **pids}).start()
@@ -140,13 +174,22 @@ def wrk_load(port: int, path: str, duration: float, pids: dict[str, int]) -> Htt
     if done is None or "50" not in latency:
         raise RuntimeError(f"cannot parse wrk output:\n{output}")
     errors = (int(non_2xx.group(1)) if non_2xx else 0) + (sum(map(int, sockets.groups())) if sockets else 0)
-    return HttpRun(path, int(done.group(1)), _seconds(done.group(2)), _seconds(latency["50"]),
-                   _seconds(latency["99"]), errors, cpu)
+    return HttpRun(
+        path,
+        int(done.group(1)),
+        _seconds(done.group(2)),
+        _seconds(latency["50"]),
+        _seconds(latency["99"]),
+        errors,
+        cpu,
+    )
 
 
 async def _python_load(port: int, path: str, duration: float) -> tuple[int, int, list[float], float]:
-    request = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
-               f"Content-Length: {len(BODY)}\r\n\r\n{BODY}").encode()
+    request = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(BODY)}\r\n\r\n{BODY}"
+    ).encode()
     latencies: list[float] = []
     errors = 0
     stop_at = time.perf_counter() + duration
@@ -195,21 +238,30 @@ def python_load(port: int, path: str, duration: float, pids: dict[str, int]) -> 
 # --------------------------------------------------------------------------- the benchmark
 
 
-VARIANTS = (("project.settings", "example project (7 default middleware)"),
-            ("bench.settings_lean", "MIDDLEWARE = [] (informational)"))
+VARIANTS = (
+    ("project.settings", "example project (7 default middleware)"),
+    ("bench.settings_lean", "MIDDLEWARE = [] (informational)"),
+)
 
 
 def merge(runs: list[HttpRun]) -> HttpRun:
     """Rounds of one view as one: total requests over total time; p50/p99/CPU averaged."""
     n = len(runs)
     cpu = {k: sum(r.cpu.get(k, 0.0) for r in runs) / n for k in runs[0].cpu}
-    return HttpRun(runs[0].path, sum(r.requests for r in runs), sum(r.seconds for r in runs),
-                   sum(r.p50 for r in runs) / n, sum(r.p99 for r in runs) / n,
-                   sum(r.errors for r in runs), cpu)
+    return HttpRun(
+        runs[0].path,
+        sum(r.requests for r in runs),
+        sum(r.seconds for r in runs),
+        sum(r.p50 for r in runs) / n,
+        sum(r.p99 for r in runs) / n,
+        sum(r.errors for r in runs),
+        cpu,
+    )
 
 
-def measure_variant(url: str, settings: str, load: Load, warm: float, duration: float,
-                    worker_pid: int, rounds: int) -> dict[str, HttpRun]:
+def measure_variant(
+    url: str, settings: str, load: Load, warm: float, duration: float, worker_pid: int, rounds: int
+) -> dict[str, HttpRun]:
     """uvicorn with `settings`; each view warmed up, then measured in A B B A ... order."""
     port = free_port()
     runs: dict[str, list[HttpRun]] = {path: [] for path in PATHS}
@@ -240,14 +292,20 @@ def run(url: str, quick: bool = False, client: str | None = None) -> Result:
     rounds = 1 if quick else 2
     worker = start_runactors(url, ["count-words"], settings="project.settings")
     try:
-        results = {settings: measure_variant(url, settings, load, warm, duration, worker.pid, rounds)
-                   for settings, _ in VARIANTS}
+        results = {
+            settings: measure_variant(url, settings, load, warm, duration, worker.pid, rounds)
+            for settings, _ in VARIANTS
+        }
     finally:
         worker.stop()
-    title = (f"HTTP: uvicorn + Django, {client} client, {CONNECTIONS} connections, {rounds} x {duration:g}s "
-             "per view")
-    table = Table(title, ["settings", "view", "req/s", "vs /no-request", "p50 ms", "p99 ms", "errors",
-                          "CPU % of a core"])
+    title = (
+        f"HTTP: uvicorn + Django, {client} client, {CONNECTIONS} connections, {rounds} x {duration:g}s "
+        "per view"
+    )
+    table = Table(
+        title,
+        ["settings", "view", "req/s", "vs /no-request", "p50 ms", "p99 ms", "errors", "CPU % of a core"],
+    )
     client_name = "wrk" if client == "wrk" else "client"
     for settings, label in VARIANTS:
         runs = results[settings]
@@ -255,29 +313,51 @@ def run(url: str, quick: bool = False, client: str | None = None) -> Result:
         for path in PATHS:
             r = runs[path]
             cpu = ", ".join(f"{k} {v:.0f}" for k, v in r.cpu.items())
-            table.add(label, f"POST {path}", rate(r.rate), ratio(r.rate, base.rate), ms(r.p50), ms(r.p99),
-                      r.errors, cpu)
+            table.add(
+                label,
+                f"POST {path}",
+                rate(r.rate),
+                ratio(r.rate, base.rate),
+                ms(r.p50),
+                ms(r.p99),
+                r.errors,
+                cpu,
+            )
             busiest = max(r.cpu, key=lambda k: r.cpu[k])
             table.notes.append(
                 f"{settings} {path}: busiest process {busiest} ({r.cpu[busiest]:.0f}%), load generator "
                 f"{r.cpu.get(client_name, 0):.0f}%, all measured processes {sum(r.cpu.values()):.0f}% "
-                f"(the machine has {os.cpu_count()} cores = {100 * (os.cpu_count() or 1)}%).")
-    table.notes.append("/count-words awaits walnats request() to the count-words actor; /no-request does "
-                       "the same JSON work and counts in-process.")
+                f"(the machine has {os.cpu_count()} cores = {100 * (os.cpu_count() or 1)}%)."
+            )
+    table.notes.append(
+        "/count-words awaits walnats request() to the count-words actor; /no-request does "
+        "the same JSON work and counts in-process."
+    )
     if rounds > 1:
-        table.notes.append(f"{rounds} rounds per view in A B B A order (cancels drift); req/s = all requests "
-                           "/ all time; p50, p99 and CPU are the mean over the rounds.")
+        table.notes.append(
+            f"{rounds} rounds per view in A B B A order (cancels drift); req/s = all requests "
+            "/ all time; p50, p99 and CPU are the mean over the rounds."
+        )
     main_runs = results[VARIANTS[0][0]]
-    targets = [Target("count-words view req/s vs no-request view", VIEW_GOAL,
-                      main_runs["/count-words"].rate / main_runs["/no-request"].rate,
-                      higher_is_better=True, unit="%")]
+    targets = [
+        Target(
+            "count-words view req/s vs no-request view",
+            VIEW_GOAL,
+            main_runs["/count-words"].rate / main_runs["/no-request"].rate,
+            higher_is_better=True,
+            unit="%",
+        )
+    ]
     return Result("http", [table], targets, time.monotonic() - started)
 
 
 def main() -> None:
     parser = base_parser(__doc__ or "")
-    parser.add_argument("--client", choices=("wrk", "python"),
-                        help="Load generator (default: wrk when installed, else the built-in one).")
+    parser.add_argument(
+        "--client",
+        choices=("wrk", "python"),
+        help="Load generator (default: wrk when installed, else the built-in one).",
+    )
     args = parser.parse_args()
     with nats_server(args.nats_url) as url:
         finish(run(url, args.quick, args.client), args.json)

@@ -125,10 +125,14 @@ async def measure(url: str, quick: bool, worker_pids: dict[str, int]) -> list[Ro
             counter += 1
             token = str(counter)
             future = waiting[token] = loop.create_future()
-            await nc.publish(subject, payload, reply=f"{prefix}.a{token}" if puback else "",
-                             headers={"Walnats-Reply": f"{prefix}.r{token}",
-                                      "Walnats-Deadline": repr(time.time() + 10)})
+            await nc.publish(
+                subject,
+                payload,
+                reply=f"{prefix}.a{token}" if puback else "",
+                headers={"Walnats-Reply": f"{prefix}.r{token}", "Walnats-Deadline": repr(time.time() + 10)},
+            )
             return json.loads(await asyncio.wait_for(future, 10))
+
         return call
 
     async def core() -> object:
@@ -156,7 +160,8 @@ async def measure(url: str, quick: bool, worker_pids: dict[str, int]) -> list[Ro
                 raise RuntimeError("wrong answer")
     samples: dict[tuple[str, str], list[float]] = {key: [] for key in calls}
     cpu: dict[tuple[str, str], dict[str, float]] = {
-        key: {"requester": 0.0, "worker": 0.0, "nats-server": 0.0} for key in calls}
+        key: {"requester": 0.0, "worker": 0.0, "nats-server": 0.0} for key in calls
+    }
     nats_pid = find_nats_pid(url) or 0
     for _ in range(BLOCKS):
         for key, call in calls.items():
@@ -170,9 +175,15 @@ async def measure(url: str, quick: bool, worker_pids: dict[str, int]) -> list[Ro
                 cpu[key][name] += cpu_seconds(pid) - before[name]
     await nc.close()
     await close_connection()
-    return [(client, worker, LatencyStats.of(values),
-             {name: seconds / len(values) * 1e6 for name, seconds in cpu[client, worker].items()})
-            for (client, worker), values in samples.items()]
+    return [
+        (
+            client,
+            worker,
+            LatencyStats.of(values),
+            {name: seconds / len(values) * 1e6 for name, seconds in cpu[client, worker].items()},
+        )
+        for (client, worker), values in samples.items()
+    ]
 
 
 async def create_floor_stream(url: str) -> None:
@@ -182,8 +193,14 @@ async def create_floor_stream(url: str) -> None:
 
     nc = await nats.connect(url)
     js = nc.jetstream()
-    await js.add_stream(StreamConfig(name=FLOOR_STREAM, subjects=[FLOOR_EVENT],
-                                     retention=RetentionPolicy.INTEREST, discard=DiscardPolicy.NEW))
+    await js.add_stream(
+        StreamConfig(
+            name=FLOOR_STREAM,
+            subjects=[FLOOR_EVENT],
+            retention=RetentionPolicy.INTEREST,
+            discard=DiscardPolicy.NEW,
+        )
+    )
     await js.add_consumer(FLOOR_STREAM, ConsumerConfig(durable_name=FLOOR_CONSUMER, ack_wait=16))
     await nc.close()
 
@@ -194,28 +211,56 @@ def run(url: str, quick: bool = False) -> Result:
     arun(create_floor_stream(url))
     worker = start_runactors(url, ["count-words"], settings="project.settings")
     try:
-        with start_responder(url) as core, Proc([PYTHON, str(Path(__file__).resolve()), "--bare-worker",
-                                                 "--nats-url", url], env=child_env(url), name="bare") as bare:
+        with (
+            start_responder(url) as core,
+            Proc(
+                [PYTHON, str(Path(__file__).resolve()), "--bare-worker", "--nats-url", url],
+                env=child_env(url),
+                name="bare",
+            ) as bare,
+        ):
             bare.wait_for_line("bare worker ready", timeout=30)
             pids = {"plain subscriber": core.pid, "bare pull worker": bare.pid, "runactors": worker.pid}
             rows = arun(measure(url, quick, pids))
     finally:
         worker.stop()
     core_stats = rows[0][2]
-    table = Table(f"JetStream floor: sequential latency ({calls_per_client(quick):,} calls each, "
-                  f"{BLOCKS} interleaved blocks), ms",
-                  ["client", "answered by", "p50", "p90", "p99", "p50 vs core",
-                   "CPU us/call: requester, worker, nats-server"])
+    table = Table(
+        f"JetStream floor: sequential latency ({calls_per_client(quick):,} calls each, "
+        f"{BLOCKS} interleaved blocks), ms",
+        [
+            "client",
+            "answered by",
+            "p50",
+            "p90",
+            "p99",
+            "p50 vs core",
+            "CPU us/call: requester, worker, nats-server",
+        ],
+    )
     for client, worker_name, stats, cpu in rows:
-        table.add(client, worker_name, ms(stats.p50), ms(stats.p90), ms(stats.p99),
-                  ratio(stats.p50, core_stats.p50), ", ".join(f"{v:.0f}" for v in cpu.values()))
-    table.notes.append("bare = nats-py only, no walnats-django code; the bare worker acks, then "
-                       "answers, like runactors. Its stream and consumer have walnats-django's config.")
-    table.notes.append("CPU from /proc (10 ms ticks) over each row's blocks, divided by its calls; the "
-                       "requester's includes the bench process's own loop.")
-    table.notes.append("The PubAck row without one shows what receiving it costs the requester; "
-                       "request() needs it to fail fast on a missing or full stream and on a lost "
-                       "connection, so it always asks for one.")
+        table.add(
+            client,
+            worker_name,
+            ms(stats.p50),
+            ms(stats.p90),
+            ms(stats.p99),
+            ratio(stats.p50, core_stats.p50),
+            ", ".join(f"{v:.0f}" for v in cpu.values()),
+        )
+    table.notes.append(
+        "bare = nats-py only, no walnats-django code; the bare worker acks, then "
+        "answers, like runactors. Its stream and consumer have walnats-django's config."
+    )
+    table.notes.append(
+        "CPU from /proc (10 ms ticks) over each row's blocks, divided by its calls; the "
+        "requester's includes the bench process's own loop."
+    )
+    table.notes.append(
+        "The PubAck row without one shows what receiving it costs the requester; "
+        "request() needs it to fail fast on a missing or full stream and on a lost "
+        "connection, so it always asks for one."
+    )
     result = Result("jetstream_floor", [table])
     result.seconds = time.monotonic() - started
     return result

@@ -113,13 +113,27 @@ def run(url: str, quick: bool = False) -> Result:
     twenty, twenty_hwm = idle_rss(url, ALL_ACTORS, settle, window)
     drain = arun(drain_peak(url, count))
     table = Table("runactors memory (MiB)", ["state", "VmRSS", "VmHWM", "vs idle, 1 actor", "notes"])
-    table.add("idle, 1 actor (bench-noop)", mib(one), mib(one_hwm), "1.00x",
-              f"median of {window:g}s after {settle:g}s settle")
-    table.add("idle, 20 actors", mib(twenty), mib(twenty_hwm), ratio(twenty, one),
-              f"+{(twenty - one) / 1024 / 19:.2f} MiB per extra actor")
-    table.add(f"peak while draining {count:,} (20 actors)", mib(drain["peak"]), mib(drain["hwm"]),
-              ratio(drain["peak"], one), f"{int(drain['samples'])} samples every 50 ms; drained at "
-              f"{rate(drain['rate'])} events/s")
+    table.add(
+        "idle, 1 actor (bench-noop)",
+        mib(one),
+        mib(one_hwm),
+        "1.00x",
+        f"median of {window:g}s after {settle:g}s settle",
+    )
+    table.add(
+        "idle, 20 actors",
+        mib(twenty),
+        mib(twenty_hwm),
+        ratio(twenty, one),
+        f"+{(twenty - one) / 1024 / 19:.2f} MiB per extra actor",
+    )
+    table.add(
+        f"peak while draining {count:,} (20 actors)",
+        mib(drain["peak"]),
+        mib(drain["hwm"]),
+        ratio(drain["peak"], one),
+        f"{int(drain['samples'])} samples every 50 ms; drained at {rate(drain['rate'])} events/s",
+    )
     table.add("after the drain (20 actors)", mib(drain["end"]), "", ratio(drain["end"], one), "")
     table.notes.append("VmHWM is the kernel's peak RSS of the process, including start-up.")
     return Result("memory", [table], [], time.monotonic() - started)

@@ -47,8 +47,21 @@ whichever Python frame is on top, which over-weights frames that make system cal
 
 def record(pid: int, out: Path, seconds: float, rate: int) -> subprocess.Popen[bytes]:
     """Start `py-spy record --format raw` on `pid` for `seconds` (idle threads excluded)."""
-    args = [py_spy(), "record", "--pid", str(pid), "--duration", str(round(seconds)), "--rate", str(rate),
-            "--format", "raw", "--output", str(out), *(["--native"] if NATIVE else [])]
+    args = [
+        py_spy(),
+        "record",
+        "--pid",
+        str(pid),
+        "--duration",
+        str(round(seconds)),
+        "--rate",
+        str(rate),
+        "--format",
+        "raw",
+        "--output",
+        str(out),
+        *(["--native"] if NATIVE else []),
+    ]
     return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
@@ -64,14 +77,18 @@ def finish_recording(spy: subprocess.Popen[bytes], out: Path, focus: str, top: i
 
 def profile_request(url: str, out_dir: Path, seconds: float, rate: int, top: int) -> None:
     worker = start_runactors(url, ["count-words"], settings="project.settings")
-    requester = Proc([PYTHON, "-m", "bench.request_latency", "--nats-url", url,
-                      "--profile-seconds", str(seconds + 4)], env=child_env(url, "bench.settings"),
-                     name="requester")
+    requester = Proc(
+        [PYTHON, "-m", "bench.request_latency", "--nats-url", url, "--profile-seconds", str(seconds + 4)],
+        env=child_env(url, "bench.settings"),
+        name="requester",
+    )
     try:
         requester.wait_for_line("profile load started", timeout=60)
         time.sleep(1)
-        spies = {name: (record(pid, out_dir / f"request-{name}.raw", seconds, rate), name)
-                 for name, pid in (("requester", requester.pid), ("worker", worker.pid))}
+        spies = {
+            name: (record(pid, out_dir / f"request-{name}.raw", seconds, rate), name)
+            for name, pid in (("requester", requester.pid), ("worker", worker.pid))
+        }
         for name, (spy, _) in spies.items():
             print(f"\n===== request scenario: {name} (1,000 in flight) =====")
             print(finish_recording(spy, out_dir / f"request-{name}.raw", "walnats_django", top))
@@ -113,8 +130,9 @@ def profile_drain(url: str, out_dir: Path, rate: int, top: int, count: int, batc
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--nats-url", help="Use this nats-server (default: start a fresh one).")
     parser.add_argument("--seconds", type=float, default=20.0, help="Recording time of the request scenario.")
     parser.add_argument("--rate", type=int, default=200, help="py-spy samples per second.")

@@ -48,7 +48,7 @@ def package_of(frame: str) -> str:
         return file
     parts = file.split("/")
     if "site-packages" in parts:
-        parts = parts[parts.index("site-packages") + 1:]
+        parts = parts[parts.index("site-packages") + 1 :]
     return parts[0].removesuffix(".py") if len(parts) > 1 else f"stdlib:{parts[0].removesuffix('.py')}"
 
 
@@ -92,8 +92,11 @@ def summarize(path: Path, top: int = 25, focus: str | None = None, only: str | N
     block("self time (innermost Python function)", self_time, top)
     if native:
         block("native leaf (C function on top of the stack)", native_leaf, 15)
-    block(f"total time (function on the stack; {len(everywhere)} frames on every stack left out)",
-          inclusive, top)
+    block(
+        f"total time (function on the stack; {len(everywhere)} frames on every stack left out)",
+        inclusive,
+        top,
+    )
     if focus:
         block(f"total time of functions in {focus!r}", inclusive, top, only=focus)
     return "\n".join(out)
@@ -104,8 +107,11 @@ def main() -> None:
     parser.add_argument("profile", type=Path, nargs="+")
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--focus", help="Also list total time of functions whose name/file contains this.")
-    parser.add_argument("--only", help="Keep only stacks with a frame containing this (e.g. a thread "
-                                       "id from --threads, or 'Runner.run' for the event loop thread).")
+    parser.add_argument(
+        "--only",
+        help="Keep only stacks with a frame containing this (e.g. a thread "
+        "id from --threads, or 'Runner.run' for the event loop thread).",
+    )
     args = parser.parse_args()
     for path in args.profile:
         print(summarize(path, args.top, args.focus, args.only))

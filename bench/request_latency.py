@@ -80,8 +80,11 @@ async def responder(url: str, subject: str) -> None:
 
 
 def start_responder(url: str) -> Proc:
-    proc = Proc([PYTHON, str(Path(__file__).resolve()), "--responder", "--nats-url", url],
-                env=child_env(url), name="core-responder")
+    proc = Proc(
+        [PYTHON, str(Path(__file__).resolve()), "--responder", "--nats-url", url],
+        env=child_env(url),
+        name="core-responder",
+    )
     proc.wait_for_line("responder ready", timeout=30)
     return proc
 
@@ -154,8 +157,9 @@ WALNATS = "walnats request()"
 WIDE = "walnats request(), max_jobs 256"
 
 
-async def measure(url: str, quick: bool, peers: dict[str, tuple[str, int]],
-                  profile_seconds: float | None = None) -> Result:
+async def measure(
+    url: str, quick: bool, peers: dict[str, tuple[str, int]], profile_seconds: float | None = None
+) -> Result:
     """`peers`: client name -> (name, pid) of the process answering it (for CPU metering)."""
     import nats
 
@@ -224,33 +228,66 @@ async def measure(url: str, quick: bool, peers: dict[str, tuple[str, int]],
     await nc.close()
     await close_connection()
 
-    lat = Table(f"request(): sequential latency ({seq_count} calls each after {warm_count} warm-up, "
-                f"in {SEQ_BLOCKS} interleaved blocks), ms",
-                ["client", "p50", "p90", "p99", "mean", "max", "p50 vs core", "p99 vs core"])
+    lat = Table(
+        f"request(): sequential latency ({seq_count} calls each after {warm_count} warm-up, "
+        f"in {SEQ_BLOCKS} interleaved blocks), ms",
+        ["client", "p50", "p90", "p99", "mean", "max", "p50 vs core", "p99 vs core"],
+    )
     for name in calls:
         s = seq[name]
-        lat.add(name, ms(s.p50), ms(s.p90), ms(s.p99), ms(s.mean), ms(s.max),
-                ratio(s.p50, seq[CORE].p50), ratio(s.p99, seq[CORE].p99))
-    thr = Table(f"request(): throughput, steady load for {duration:g}s per cell",
-                ["in flight", "client", "req/s", "vs core", "p50 ms", "p99 ms", "errors",
-                 "CPU % of a core"])
+        lat.add(
+            name,
+            ms(s.p50),
+            ms(s.p90),
+            ms(s.p99),
+            ms(s.mean),
+            ms(s.max),
+            ratio(s.p50, seq[CORE].p50),
+            ratio(s.p99, seq[CORE].p99),
+        )
+    thr = Table(
+        f"request(): throughput, steady load for {duration:g}s per cell",
+        ["in flight", "client", "req/s", "vs core", "p50 ms", "p99 ms", "errors", "CPU % of a core"],
+    )
     for inflight in INFLIGHT:
         for name in calls:
             r = loads[name, inflight]
-            thr.add(inflight, name, rate(r.rate), ratio(r.rate, loads[CORE, inflight].rate),
-                    ms(r.latency.p50), ms(r.latency.p99), r.errors, r.cpu)
-    thr.notes.append("Each of the N in-flight lanes awaits one call at a time (closed loop), so N is "
-                     "exactly the number of outstanding requests.")
-    thr.notes.append("requester = this process; responder = the core NATS subscriber process; worker = "
-                     "`runactors --actor count-words` (project.settings; the example actor, max_jobs 256); "
-                     "wide worker = `runactors --actor bench-count-words` (same handler, max_jobs 256).")
-    thr.notes.append("The targets use the example's count-words actor; the max_jobs 256 rows are "
-                     "informational.")
+            thr.add(
+                inflight,
+                name,
+                rate(r.rate),
+                ratio(r.rate, loads[CORE, inflight].rate),
+                ms(r.latency.p50),
+                ms(r.latency.p99),
+                r.errors,
+                r.cpu,
+            )
+    thr.notes.append(
+        "Each of the N in-flight lanes awaits one call at a time (closed loop), so N is "
+        "exactly the number of outstanding requests."
+    )
+    thr.notes.append(
+        "requester = this process; responder = the core NATS subscriber process; worker = "
+        "`runactors --actor count-words` (project.settings; the example actor, max_jobs 256); "
+        "wide worker = `runactors --actor bench-count-words` (same handler, max_jobs 256)."
+    )
+    thr.notes.append(
+        "The targets use the example's count-words actor; the max_jobs 256 rows are informational."
+    )
     targets = [
-        Target("request() sequential p50 vs core NATS p50", 1.5, seq[WALNATS].p50 / seq[CORE].p50,
-               higher_is_better=False),
-        Target("request() throughput at 1,000 in flight vs core NATS", 0.5,
-               loads[WALNATS, 1000].rate / loads[CORE, 1000].rate, higher_is_better=True, unit="%"),
+        Target(
+            "request() sequential p50 vs core NATS p50",
+            1.5,
+            seq[WALNATS].p50 / seq[CORE].p50,
+            higher_is_better=False,
+        ),
+        Target(
+            "request() throughput at 1,000 in flight vs core NATS",
+            0.5,
+            loads[WALNATS, 1000].rate / loads[CORE, 1000].rate,
+            higher_is_better=True,
+            unit="%",
+        ),
     ]
     return Result("request_latency", [lat, thr], targets)
 
@@ -267,8 +304,11 @@ def run(url: str, quick: bool = False) -> Result:
         worker.wait_for_line("Worker started", timeout=60)
         wide.wait_for_line("Worker started", timeout=60)
         with start_responder(url) as core:
-            peers = {CORE: ("responder", core.pid), WALNATS: ("worker", worker.pid),
-                     WIDE: ("wide worker", wide.pid)}
+            peers = {
+                CORE: ("responder", core.pid),
+                WALNATS: ("worker", worker.pid),
+                WIDE: ("wide worker", wide.pid),
+            }
             result = arun(measure(url, quick, peers))
     finally:
         worker.stop()
@@ -280,9 +320,12 @@ def run(url: str, quick: bool = False) -> Result:
 def main() -> None:
     parser = base_parser(__doc__ or "")
     parser.add_argument("--responder", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--profile-seconds", type=float,
-                        help="Only run walnats request() at 1,000 in flight this long (for py-spy); "
-                             "needs a running worker (--nats-url) and prints this process's pid.")
+    parser.add_argument(
+        "--profile-seconds",
+        type=float,
+        help="Only run walnats request() at 1,000 in flight this long (for py-spy); "
+        "needs a running worker (--nats-url) and prints this process's pid.",
+    )
     args = parser.parse_args()
     if args.responder:
         arun(responder(args.nats_url, CORE_SUBJECT))
@@ -290,8 +333,7 @@ def main() -> None:
     if args.profile_seconds:
         setup_django(args.nats_url, "bench.settings")
         print(f"requester pid {os.getpid()}", flush=True)
-        arun(measure(args.nats_url, False, {WALNATS: ("worker", 0)},
-                            profile_seconds=args.profile_seconds))
+        arun(measure(args.nats_url, False, {WALNATS: ("worker", 0)}, profile_seconds=args.profile_seconds))
         return
     with nats_server(args.nats_url) as url:
         finish(run(url, args.quick), args.json)

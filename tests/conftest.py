@@ -56,8 +56,13 @@ class CommandProcess:
         self.lines: list[str] = []
         self._new: queue.Queue[str] = queue.Queue()
         self.process = subprocess.Popen(
-            [sys.executable, "manage.py", command, *args], cwd=ROOT, env=env,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
+            [sys.executable, "manage.py", command, *args],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -89,8 +94,9 @@ class CommandProcess:
                 self._new.get(timeout=min(remaining, 0.5))
             except queue.Empty:
                 if self.process.poll() is not None and seen == len(self.lines):
-                    raise AssertionError(f"process exited {self.process.returncode} before {needle!r}:\n"
-                                         + self.log()) from None
+                    raise AssertionError(
+                        f"process exited {self.process.returncode} before {needle!r}:\n" + self.log()
+                    ) from None
 
     def log(self) -> str:
         return "\n".join(self.lines)
@@ -129,8 +135,14 @@ def start_worker(nats_server: NatsServer, record_dir: Path) -> Iterator[Callable
     started: list[WorkerProcess] = []
 
     def start(*args: str, wait: bool = True, extra_env: dict[str, str] | None = None) -> WorkerProcess:
-        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "NATS_URL": nats_server.url,
-               "WALNATS_TEST_RECORD_DIR": str(record_dir), "PYTHONUNBUFFERED": "1", **(extra_env or {})}
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "tests.settings",
+            "NATS_URL": nats_server.url,
+            "WALNATS_TEST_RECORD_DIR": str(record_dir),
+            "PYTHONUNBUFFERED": "1",
+            **(extra_env or {}),
+        }
         worker = WorkerProcess(list(args), env)
         started.append(worker)
         if wait:
@@ -145,5 +157,6 @@ def start_worker(nats_server: NatsServer, record_dir: Path) -> Iterator[Callable
 @pytest.fixture(scope="session")
 def worker(start_worker: Callable[..., WorkerProcess]) -> WorkerProcess:
     """One shared worker running the example and test actors that answer quickly."""
-    return start_worker("--actor", "count-words", "--actor", "send-welcome", "--actor", "echo",
-                        "--actor", "fail")
+    return start_worker(
+        "--actor", "count-words", "--actor", "send-welcome", "--actor", "echo", "--actor", "fail"
+    )

@@ -38,10 +38,23 @@ def test_defaults_equal_walnats_1_2_6() -> None:
 
 
 def test_options_are_kept() -> None:
-    actor = make(description="counts", ack_wait=3.5, max_attempts=2, max_ack_pending=7, max_jobs=1,
-                 job_timeout=0.25, retry_delay=[0, 3])
-    assert (actor.description, actor.ack_wait, actor.max_attempts, actor.max_ack_pending, actor.max_jobs,
-            actor.job_timeout) == ("counts", 3.5, 2, 7, 1, 0.25)
+    actor = make(
+        description="counts",
+        ack_wait=3.5,
+        max_attempts=2,
+        max_ack_pending=7,
+        max_jobs=1,
+        job_timeout=0.25,
+        retry_delay=[0, 3],
+    )
+    assert (
+        actor.description,
+        actor.ack_wait,
+        actor.max_attempts,
+        actor.max_ack_pending,
+        actor.max_jobs,
+        actor.job_timeout,
+    ) == ("counts", 3.5, 2, 7, 1, 0.25)
     assert actor.retry_delay == (0, 3)
 
 

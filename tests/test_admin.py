@@ -53,8 +53,18 @@ def handle_half(text: str) -> None:
 # Registered only while a test runs (fixture `admin_events`); no runactors process knows them,
 # so their consumers get no worker and the numbers stay exactly what the tests make them.
 STATS: Event[str, None] = Event("test.admin-stats", str, description="Admin test: a stream with a consumer.")
-STATS_ACTOR = Actor("admin-stats", STATS, handle_stats, description="Counts nothing.", ack_wait=3,
-                    max_attempts=7, max_ack_pending=50, max_jobs=4, job_timeout=9, retry_delay=(0.25, 1))
+STATS_ACTOR = Actor(
+    "admin-stats",
+    STATS,
+    handle_stats,
+    description="Counts nothing.",
+    ack_wait=3,
+    max_attempts=7,
+    max_ack_pending=50,
+    max_jobs=4,
+    job_timeout=9,
+    retry_delay=(0.25, 1),
+)
 UNBORN: Event[int, str] = Event(
     "test.admin-unborn", int, limits=Limits(age=2 * 86400, messages=10)
 ).with_response(str)
@@ -62,7 +72,12 @@ UNBORN_ACTOR = Actor("admin-unborn", UNBORN, handle_unborn)
 HALF: Event[str, None] = Event("test.admin-half", str)
 HALF_ACTOR = Actor("admin-half", HALF, handle_half)
 ADMIN_ITEMS: tuple[Event[Any, Any] | Actor[Any, Any], ...] = (
-    STATS, STATS_ACTOR, UNBORN, UNBORN_ACTOR, HALF, HALF_ACTOR,
+    STATS,
+    STATS_ACTOR,
+    UNBORN,
+    UNBORN_ACTOR,
+    HALF,
+    HALF_ACTOR,
 )
 
 
@@ -186,15 +201,17 @@ def test_staff_sees_every_event_actor_and_live_numbers(admin_client: Client, nat
 
     events = response.context["events"]
     by_name = {row.event.name: row for row in events}
-    assert by_name[STATS.name].stream == StreamStats(messages=2, bytes=by_name[STATS.name].stream.bytes,
-                                                     consumers=1)
+    assert by_name[STATS.name].stream == StreamStats(
+        messages=2, bytes=by_name[STATS.name].stream.bytes, consumers=1
+    )
     assert by_name[STATS.name].actors[0].consumer == ConsumerStats(2, 0, 0, 0)
     assert by_name[UNBORN.name].stream is None
 
 
 @pytest.mark.usefixtures("nats_server", "fresh_connection", "admin_events")
-def test_connected_url_is_shown_without_credentials(admin_client: Client, nats_server: NatsServer,
-                                                     settings: SettingsWrapper) -> None:
+def test_connected_url_is_shown_without_credentials(
+    admin_client: Client, nats_server: NatsServer, settings: SettingsWrapper
+) -> None:
     # nats-server without auth accepts (and ignores) credentials, so the page is live.
     settings.WALNATS = {"SERVERS": [f"nats://page-user:pa%40ss-9z@127.0.0.1:{nats_server.port}"]}
     content = admin_client.get(URL).content.decode()
@@ -257,8 +274,9 @@ def test_non_staff_user_is_sent_to_login(client: Client, django_user_model: type
 
 
 @pytest.mark.usefixtures("fresh_connection")
-def test_any_staff_member_sees_the_page(client: Client, django_user_model: type[User],
-                                        settings: SettingsWrapper) -> None:
+def test_any_staff_member_sees_the_page(
+    client: Client, django_user_model: type[User], settings: SettingsWrapper
+) -> None:
     settings.WALNATS = {"SERVERS": [f"nats://127.0.0.1:{free_port()}"]}
     user = django_user_model.objects.create_user("staff", password="pw", is_staff=True)
     client.force_login(user)
@@ -267,8 +285,9 @@ def test_any_staff_member_sees_the_page(client: Client, django_user_model: type[
 
 
 def test_only_a_view_permission_exists() -> None:
-    codenames = set(Permission.objects.filter(content_type__app_label="walnats_django")
-                    .values_list("codename", flat=True))
+    codenames = set(
+        Permission.objects.filter(content_type__app_label="walnats_django").values_list("codename", flat=True)
+    )
     assert codenames == {"view_registeredevent"}
 
 
@@ -303,8 +322,12 @@ def test_worker_and_publisher_do_not_import_the_admin() -> None:
         "bad = [m for m in sys.modules if m.startswith(FORBIDDEN)]\n"
         "assert not bad, bad\n"
     )
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=str(Path(__file__).parent.parent),
-                   env={**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"})
+    subprocess.run(
+        [sys.executable, "-c", code],
+        check=True,
+        cwd=str(Path(__file__).parent.parent),
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"},
+    )
 
 
 def test_redaction() -> None:
@@ -314,8 +337,10 @@ def test_redaction() -> None:
 
 
 def test_scrub_hides_configured_secrets(settings: SettingsWrapper) -> None:
-    settings.WALNATS = {"SERVERS": ["nats://ann:pw%2Fx@h:1"],
-                        "CONNECT_OPTIONS": {"token": "tok-123", "user": "ann"}}
+    settings.WALNATS = {
+        "SERVERS": ["nats://ann:pw%2Fx@h:1"],
+        "CONNECT_OPTIONS": {"token": "tok-123", "user": "ann"},
+    }
     text = scrub("auth failed for ann with pw/x and tok-123 at nats://ann:pw%2Fx@h:1")
     assert "ann" not in text
     assert "pw/x" not in text

@@ -123,14 +123,19 @@ def test_default_settings_pass() -> None:
 
 
 def test_a_full_valid_configuration_passes() -> None:
-    assert settings_errors({
-        "SERVERS": ["nats://user:pw@nats-1:4222", "tls://nats-2:4222", "ws://n3:80", "wss://n4"],
-        "CONNECT_OPTIONS": {"name": "web", "ping_interval": 10},
-        "REQUEST_TIMEOUT": 1,
-        "CONNECT_TIMEOUT": 0.5,
-        "SHUTDOWN_TIMEOUT": 60.0,
-        "INBOX_PREFIX": "_INBOX.web",
-    }) == []
+    assert (
+        settings_errors(
+            {
+                "SERVERS": ["nats://user:pw@nats-1:4222", "tls://nats-2:4222", "ws://n3:80", "wss://n4"],
+                "CONNECT_OPTIONS": {"name": "web", "ping_interval": 10},
+                "REQUEST_TIMEOUT": 1,
+                "CONNECT_TIMEOUT": 0.5,
+                "SHUTDOWN_TIMEOUT": 60.0,
+                "INBOX_PREFIX": "_INBOX.web",
+            }
+        )
+        == []
+    )
 
 
 @pytest.mark.parametrize("walnats", [[], "nats://x", None, ("SERVERS",)])
@@ -216,9 +221,20 @@ def test_e014_timeouts(key: str, value: object) -> None:
     assert key in error.msg
 
 
-@pytest.mark.parametrize("prefix", [
-    "", "_INBOX.", "_INBOX.*", "_INBOX.>", "my inbox", 5, "a..b", "$JS", "$SYS.x",
-])
+@pytest.mark.parametrize(
+    "prefix",
+    [
+        "",
+        "_INBOX.",
+        "_INBOX.*",
+        "_INBOX.>",
+        "my inbox",
+        5,
+        "a..b",
+        "$JS",
+        "$SYS.x",
+    ],
+)
 def test_e015_inbox_prefix(prefix: object) -> None:
     (error,) = settings_errors({"INBOX_PREFIX": prefix})
     assert error.id == "walnats_django.E015"
@@ -233,8 +249,9 @@ def test_e016_inbox_prefix_covering_other_subjects(prefix: str) -> None:
     assert "forged reply subject" in error.msg
 
 
-@pytest.mark.parametrize("prefix", ["_INBOX", "_INBOX.orders", "order", "orders-inbox", "orders.created",
-                                    "walnats"])
+@pytest.mark.parametrize(
+    "prefix", ["_INBOX", "_INBOX.orders", "order", "orders-inbox", "orders.created", "walnats"]
+)
 def test_e016_prefix_of_its_own_passes(prefix: str) -> None:
     with registry.isolated():
         registry.add(Event("orders.created", str))
@@ -243,8 +260,12 @@ def test_e016_prefix_of_its_own_passes(prefix: str) -> None:
 
 def test_several_settings_errors_at_once() -> None:
     errors = settings_errors({"NOPE": 1, "SERVERS": "http://x", "REQUEST_TIMEOUT": 0, "INBOX_PREFIX": "*"})
-    assert ids(errors) == ["walnats_django.E011", "walnats_django.E012", "walnats_django.E014",
-                           "walnats_django.E015"]
+    assert ids(errors) == [
+        "walnats_django.E011",
+        "walnats_django.E012",
+        "walnats_django.E014",
+        "walnats_django.E015",
+    ]
 
 
 # --- through manage.py check ---------------------------------------------------------------------
@@ -269,7 +290,8 @@ def test_manage_check_reports_registry_errors() -> None:
 
 
 def test_manage_check_reports_settings_errors() -> None:
-    with override_settings(WALNATS={"INBOX_PREFIX": "_INBOX.>"}), pytest.raises(
-        SystemCheckError, match=r"walnats_django\.E015"
+    with (
+        override_settings(WALNATS={"INBOX_PREFIX": "_INBOX.>"}),
+        pytest.raises(SystemCheckError, match=r"walnats_django\.E015"),
     ):
         run_check()

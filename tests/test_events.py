@@ -67,8 +67,12 @@ def test_event_subject_is_its_name() -> None:
 
 @pytest.mark.parametrize(
     ("name", "stream"),
-    [("count-words", "count-words"), ("orders.created", "orders-created"), ("a.b.c", "a-b-c"),
-     ("x_y", "x_y")],
+    [
+        ("count-words", "count-words"),
+        ("orders.created", "orders-created"),
+        ("a.b.c", "a-b-c"),
+        ("x_y", "x_y"),
+    ],
 )
 def test_stream_name_replaces_dots_with_dashes(name: str, stream: str) -> None:
     assert Event(name, str).stream_name == stream
@@ -122,8 +126,12 @@ def test_with_response_makes_a_request_event_copy() -> None:
     assert event.has_response is True
     assert event.response_schema is int
     assert event.answer_serializer == JSONSerializer(int)
-    assert (event.name, event.schema, event.description, event.limits) == ("count-words", str, "count",
-                                                                           Limits(age=5))
+    assert (event.name, event.schema, event.description, event.limits) == (
+        "count-words",
+        str,
+        "count",
+        Limits(age=5),
+    )
     assert base.has_response is False
     assert base.response_schema is None
     assert event != base

@@ -71,5 +71,3 @@ async def test_requests_recover_after_nats_restarts(
         assert await _until_answered(time.monotonic() + 15) == "back"
     await asyncio.to_thread(worker.wait_for_line, "Reconnected to NATS")
     assert worker.process.poll() is None, "the worker recovered by itself"
-
-

@@ -9,8 +9,16 @@ from walnats_django.puller import Puller, _Pull
 
 def _puller(batch: int, *, no_wait: bool = False) -> Puller:
     nc = types.SimpleNamespace(new_inbox=lambda: "_INBOX.pull")
-    return Puller(nc, "stream", "consumer", batch=batch, no_wait=no_wait,  # type: ignore[arg-type]
-                  on_message=lambda msg: None, on_status=lambda: None, on_lost=lambda reason: None)
+    return Puller(
+        nc,
+        "stream",
+        "consumer",
+        batch=batch,
+        no_wait=no_wait,  # type: ignore[arg-type]
+        on_message=lambda msg: None,
+        on_status=lambda: None,
+        on_lost=lambda reason: None,
+    )
 
 
 def test_pulls_once_half_the_slots_are_free_and_not_requested() -> None:

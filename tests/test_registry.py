@@ -201,8 +201,10 @@ def test_e002_two_actors_with_one_name_on_one_event(reg: Registry) -> None:
     second = reg.add(Actor("count", COUNT, other_count))
     (problem,) = reg.problems()
     assert problem == Problem(
-        "walnats_django.E002", "Two actors named 'count' handle event 'count-words'.",
-        "Give each actor of an event its own name.", second,
+        "walnats_django.E002",
+        "Two actors named 'count' handle event 'count-words'.",
+        "Give each actor of an event its own name.",
+        second,
     )
 
 
@@ -257,5 +259,9 @@ def test_all_problems_are_reported_at_once(reg: Registry) -> None:
     reg.add(Event("bad name", str))
     reg.add(Actor("x", Event("missing", str), count))
     reg.add(Actor("bad.actor", Event("a", str), count))
-    assert ids(reg) == ["walnats_django.E001", "walnats_django.E004", "walnats_django.E003",
-                        "walnats_django.E004"]
+    assert ids(reg) == [
+        "walnats_django.E001",
+        "walnats_django.E004",
+        "walnats_django.E003",
+        "walnats_django.E004",
+    ]

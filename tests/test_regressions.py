@@ -50,6 +50,7 @@ SMALL_MAX_PAYLOAD = 8192
 
 # ------------------------------------------------------------------------------ helpers
 
+
 async def _start(worker: Worker) -> asyncio.Task[None]:
     """Run `worker` on this loop; return once every actor has its pull subscription."""
     task = asyncio.ensure_future(worker.run())
@@ -106,6 +107,7 @@ async def on_small_server(small_server: NatsServer) -> AsyncIterator[NatsServer]
 
 # ---------------------------------------------------- 1. graceful shutdown stops the pulse
 
+
 async def test_graceful_shutdown_keeps_pulsing_jobs_it_waits_for(nats_server: NatsServer) -> None:
     """worker.py:139 (`ActorRunner.run` ends with `self.watch.close()`) + worker.py:497-511.
 
@@ -124,8 +126,10 @@ async def test_graceful_shutdown_keeps_pulsing_jobs_it_waits_for(nats_server: Na
 
         return Actor("review-shutdown-pulse", event, handler, ack_wait=1)
 
-    workers = {"w1": Worker([actor("w1")], shutdown_timeout=10),
-               "w2": Worker([actor("w2")], shutdown_timeout=10)}
+    workers = {
+        "w1": Worker([actor("w1")], shutdown_timeout=10),
+        "w2": Worker([actor("w2")], shutdown_timeout=10),
+    }
     tasks = {tag: await _start(w) for tag, w in workers.items()}
     try:
         await walnats_django.emit(event, "job", sync=True)
@@ -142,6 +146,7 @@ async def test_graceful_shutdown_keeps_pulsing_jobs_it_waits_for(nats_server: Na
 
 
 # ----------------------------------- 2. messages arriving during shutdown burn their attempts
+
 
 async def test_message_arriving_during_shutdown_is_handed_back_not_lost(nats_server: NatsServer) -> None:
     """worker.py:96-99 (`_on_message` naks at once while stopping) with the pull still open.
@@ -189,6 +194,7 @@ async def test_message_arriving_during_shutdown_is_handed_back_not_lost(nats_ser
 
 # ------------------------------------------------ 3. a delay consumes one of max_attempts
 
+
 async def test_delayed_event_reaches_an_actor_with_max_attempts_1(nats_server: NatsServer) -> None:
     """worker.py:166-169: the delay is honoured by `nak(delay=...)`, which is a delivery.
 
@@ -215,6 +221,7 @@ async def test_delayed_event_reaches_an_actor_with_max_attempts_1(nats_server: N
 
 # ----------------------------------- 4. connect attempts queue on the lock past the timeout
 
+
 async def test_concurrent_requests_each_fail_within_their_timeout_when_nats_is_silent() -> None:
     """connection.py:460-474: `get_connection` holds the loop's lock while connecting.
 
@@ -240,6 +247,7 @@ async def test_concurrent_requests_each_fail_within_their_timeout_when_nats_is_s
 
 
 # --------------------------------- 5. a connection closed for good leaves acked requests waiting
+
 
 async def test_acked_request_fails_at_once_when_the_connection_closes_for_good(tmp_path: Path) -> None:
     """connection.py:206-218: `Connection.open` passes no `closed_cb`.
@@ -282,6 +290,7 @@ async def test_acked_request_fails_at_once_when_the_connection_closes_for_good(t
 
 # ---------------------------------- 6. the dead letter's Nats-Msg-Id is not in the size budget
 
+
 @pytest.mark.usefixtures("on_small_server")
 async def test_dead_letter_of_a_max_payload_message_is_recorded(small_server: NatsServer) -> None:
     """deadletters.py:309-313 and 353-358: `to_message` keeps 64 bytes of slack, then `record`
@@ -323,6 +332,7 @@ async def test_dead_letter_of_a_max_payload_message_is_recorded(small_server: Na
 
 # ---------------------------------------- 7. an answer over max_payload: the caller waits
 
+
 @pytest.mark.usefixtures("on_small_server")
 async def test_answer_over_max_payload_fails_the_request_at_once() -> None:
     """worker.py:317-328: `_answer` publishes without a size check or error handling.
@@ -359,6 +369,7 @@ async def test_answer_over_max_payload_fails_the_request_at_once() -> None:
 
 # ---------------------------- 8. sync handlers past job_timeout keep their thread and run twice
 
+
 async def test_timed_out_sync_handler_neither_runs_twice_at_once_nor_starves_other_actors(
     nats_server: NatsServer,
 ) -> None:
@@ -389,11 +400,21 @@ async def test_timed_out_sync_handler_neither_runs_twice_at_once_nor_starves_oth
     def answer(text: str) -> str:
         return text
 
-    worker = Worker([
-        Actor("review-sync-hang", hang, hanging, max_jobs=1, job_timeout=0.3, max_attempts=2,
-              retry_delay=(0,)),
-        Actor("review-sync-quick", quick, answer, max_jobs=1),
-    ], shutdown_timeout=1)
+    worker = Worker(
+        [
+            Actor(
+                "review-sync-hang",
+                hang,
+                hanging,
+                max_jobs=1,
+                job_timeout=0.3,
+                max_attempts=2,
+                retry_delay=(0,),
+            ),
+            Actor("review-sync-quick", quick, answer, max_jobs=1),
+        ],
+        shutdown_timeout=1,
+    )
     task = await _start(worker)
     try:
         await walnats_django.emit(hang, "stuck", sync=True)
@@ -411,6 +432,7 @@ async def test_timed_out_sync_handler_neither_runs_twice_at_once_nor_starves_oth
 
 
 # --------------------------------------------- 9. a cached consumer count of 0 outlives it
+
 
 async def test_no_actors_is_not_raised_once_an_actor_consumes_the_stream(nats_server: NatsServer) -> None:
     """connection.py:362-370: the consumer count is cached for 1 s, including a count of 0.
@@ -451,6 +473,7 @@ async def test_no_actors_is_not_raised_once_an_actor_consumes_the_stream(nats_se
 
 # ------------------------------------------- 10. the sync twins hang in a forked process
 
+
 def test_sync_twins_work_in_a_forked_child(nats_server: NatsServer) -> None:
     """sync.py:24-36: the background loop's thread does not survive `fork()`.
 
@@ -475,12 +498,14 @@ def test_sync_twins_work_in_a_forked_child(nats_server: NatsServer) -> None:
         print("child exit", os.waitstatus_to_exitcode(status), flush=True)
     """)
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "NATS_URL": nats_server.url}
-    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=30)
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=30
+    )
     assert "child exit 0" in done.stdout, done.stdout + done.stderr
 
 
 # ---------------------------- 11. runactors waits for a stuck sync handler at interpreter exit
+
 
 def test_runactors_exits_after_the_grace_period_with_a_stuck_sync_handler(
     tmp_path: Path, start_worker: StartWorker, record_dir: Path
@@ -494,8 +519,9 @@ def test_runactors_exits_after_the_grace_period_with_a_stuck_sync_handler(
     """
     seconds = 30.25
     with NatsServer(store_dir=tmp_path / "store") as server:
-        worker = start_worker("--actor", "slow-sync", "--shutdown-timeout", "1",
-                              extra_env={"NATS_URL": server.url})
+        worker = start_worker(
+            "--actor", "slow-sync", "--shutdown-timeout", "1", extra_env={"NATS_URL": server.url}
+        )
         try:
             with override_settings(WALNATS={"SERVERS": [server.url]}):
                 walnats_django.emit_sync(SLOW_SYNC, seconds, sync=True)
@@ -514,13 +540,16 @@ def test_runactors_exits_after_the_grace_period_with_a_stuck_sync_handler(
             except subprocess.TimeoutExpired:
                 code = None
             took = time.monotonic() - stopped
-            assert code == 0, (f"runactors had not exited {took:.1f}s after SIGTERM (grace period 1 s); "
-                               f"its log ends:\n" + "\n".join(worker.lines[-4:]))
+            assert code == 0, (
+                f"runactors had not exited {took:.1f}s after SIGTERM (grace period 1 s); "
+                f"its log ends:\n" + "\n".join(worker.lines[-4:])
+            )
         finally:
             worker.stop()
 
 
 # ------------------------------------------- 12. a user header named "Status" poisons a message
+
 
 async def test_event_with_a_status_meta_header_is_handled(nats_server: NatsServer) -> None:
     """puller.py:98-131: any message with a `Status` header is taken for a JetStream status.

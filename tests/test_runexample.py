@@ -30,8 +30,11 @@ class RunExample(CommandProcess):
 
     def __init__(self, *args: str, data_dir: Path) -> None:
         env = {k: v for k, v in os.environ.items() if k != "NATS_URL"}  # start the embedded server
-        env.update(DJANGO_SETTINGS_MODULE="project.settings", PYTHONUNBUFFERED="1",
-                   DATABASE_URL=f"sqlite:///{data_dir / 'db.sqlite3'}")
+        env.update(
+            DJANGO_SETTINGS_MODULE="project.settings",
+            PYTHONUNBUFFERED="1",
+            DATABASE_URL=f"sqlite:///{data_dir / 'db.sqlite3'}",
+        )
         super().__init__("runexample", ["--data-dir", str(data_dir), *args], env)
 
     def pids(self, timeout: float = 10.0) -> dict[str, int]:
@@ -44,8 +47,9 @@ class RunExample(CommandProcess):
 
 
 def post(url: str, payload: object) -> tuple[int, object]:
-    request = urllib.request.Request(url, data=json.dumps(payload).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url, data=json.dumps(payload).encode(), method="POST", headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(request, timeout=10) as response:
         return response.status, json.loads(response.read())
 
@@ -92,7 +96,9 @@ def test_runexample_end_to_end(start: Start, tmp_path: Path) -> None:
 
     assert post(f"http://127.0.0.1:{port}/count-words", {"text": "some random text"}) == (200, {"count": 3})
     assert post(f"http://127.0.0.1:{port}/sign-up", {"email": "ada@example.com", "name": "Ada"}) == (
-        202, {"accepted": True})
+        202,
+        {"accepted": True},
+    )
     runexample.wait_for_line("Welcomed email=ada@example.com")  # the actor wrote to the shared DB
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/static/admin/css/base.css", timeout=10) as css:
         assert css.status == 200, "the admin is styled without DEBUG"
@@ -136,12 +142,15 @@ def test_nats_port_in_use_is_a_clear_error(start: Start) -> None:
     assert "NATS_URL=nats://127.0.0.1:" in runexample.log()
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--port", "0"], "is not a TCP port"),
-    (["--nats-port", "70000"], "is not a TCP port"),
-    (["--port", "http"], "is not an integer"),
-    (["--workers", "0"], "must be at least 1"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--port", "0"], "is not a TCP port"),
+        (["--nats-port", "70000"], "is not a TCP port"),
+        (["--port", "http"], "is not an integer"),
+        (["--workers", "0"], "must be at least 1"),
+    ],
+)
 def test_arguments_are_validated(args: list[str], message: str) -> None:
     with pytest.raises(CommandError, match=message):
         call_command("runexample", *args)

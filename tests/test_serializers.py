@@ -365,13 +365,16 @@ def test_json_bytes_match_json_dumps(value: object) -> None:
     assert JSONSerializer(object).encode(value) == json.dumps(value, separators=(",", ":")).encode()
 
 
-@pytest.mark.parametrize("data", [
-    b'"caf\\u00e9"',                          # escaped, as json.dumps sends it
-    '"café"'.encode(),                        # raw UTF-8
-    b'\xef\xbb\xbf"bom"',                     # UTF-8 with a BOM
-    '"utf16"'.encode("utf-16"),               # json.loads detects UTF-16/32 too
-    b' \n {"a": [1, 2.5, null]} \n',
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'"caf\\u00e9"',  # escaped, as json.dumps sends it
+        '"café"'.encode(),  # raw UTF-8
+        b'\xef\xbb\xbf"bom"',  # UTF-8 with a BOM
+        '"utf16"'.encode("utf-16"),  # json.loads detects UTF-16/32 too
+        b' \n {"a": [1, 2.5, null]} \n',
+    ],
+)
 def test_json_decoding_accepts_what_json_loads_accepts(data: bytes) -> None:
     assert JSONSerializer(object).decode(data) == json.loads(data)
 

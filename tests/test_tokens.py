@@ -16,7 +16,7 @@ def test_tokens_are_unique_and_carry_fresh_random_bits_across_pool_refills() -> 
     conn = _connection()
     tokens = [conn._token() for _ in range(3 * 512 + 7)]
     assert len(set(tokens)) == len(tokens)
-    randoms = [t[-2 * TOKEN_RANDOM_BYTES:] for t in tokens]
+    randoms = [t[-2 * TOKEN_RANDOM_BYTES :] for t in tokens]
     assert all(len(r) == 12 and int(r, 16) >= 0 for r in randoms)
     # 48 random bits each: a repeat among ~1,500 would mean the pool is reused.
     assert len(set(randoms)) == len(randoms)

@@ -21,8 +21,9 @@ pytestmark = pytest.mark.usefixtures("worker")
 
 
 async def test_count_words_answers_with_the_actor_result() -> None:
-    response = await AsyncClient().post("/count-words", {"text": "some random text"},
-                                        content_type="application/json")
+    response = await AsyncClient().post(
+        "/count-words", {"text": "some random text"}, content_type="application/json"
+    )
     assert response.status_code == 200
     assert response.json() == {"count": 3}
 
@@ -54,19 +55,23 @@ async def test_nats_down_is_503() -> None:
 
 @pytest.mark.django_db(transaction=True)
 async def test_sign_up_is_accepted() -> None:
-    response = await AsyncClient().post("/sign-up", {"email": "ada@example.com", "name": "Ada"},
-                                        content_type="application/json")
+    response = await AsyncClient().post(
+        "/sign-up", {"email": "ada@example.com", "name": "Ada"}, content_type="application/json"
+    )
     assert response.status_code == 202
 
 
-@pytest.mark.parametrize(("exc", "status"), [
-    (RemoteError("ValueError", "boom"), 502),
-    (EventNotRegistered("x"), 503),
-    (NoActors("x"), 503),
-    (NatsUnavailable("x"), 503),
-    (RequestTimeout("x"), 504),
-    (PayloadTooLarge("x"), 413),
-])
+@pytest.mark.parametrize(
+    ("exc", "status"),
+    [
+        (RemoteError("ValueError", "boom"), 502),
+        (EventNotRegistered("x"), 503),
+        (NoActors("x"), 503),
+        (NatsUnavailable("x"), 503),
+        (RequestTimeout("x"), 504),
+        (PayloadTooLarge("x"), 413),
+    ],
+)
 def test_status_for_each_error(exc: Exception, status: int) -> None:
     assert status_for(exc) == status  # type: ignore[arg-type]
 

@@ -30,7 +30,11 @@ from walnats_django.wire import (
 def test_walnats_header_names() -> None:
     # Spelled as in walnats 1.2.6 (_constants.py) and JetStream.
     assert (HEADER_REPLY, HEADER_DELAY, HEADER_TRACE, HEADER_MSG_ID) == (
-        "Walnats-Reply", "Walnats-Delay", "Walnats-Trace", "Nats-Msg-Id")
+        "Walnats-Reply",
+        "Walnats-Delay",
+        "Walnats-Trace",
+        "Nats-Msg-Id",
+    )
 
 
 def test_no_options_no_headers() -> None:
@@ -98,8 +102,9 @@ def test_meta_must_be_a_mapping_or_cloudevent() -> None:
 
 
 def test_cloudevent_becomes_ce_headers_and_msg_id() -> None:
-    meta = CloudEvent(id="evt-1", source="/shop", type="order.created", subject="o-9",
-                      datacontenttype="application/json")
+    meta = CloudEvent(
+        id="evt-1", source="/shop", type="order.created", subject="o-9", datacontenttype="application/json"
+    )
     assert build_headers(meta=meta) == {
         "ce-id": "evt-1",
         "ce-source": "/shop",
@@ -127,14 +132,22 @@ def test_cloudevent_time_is_rfc3339() -> None:
 
 def test_cloudevent_skips_unset_attributes() -> None:
     assert CloudEvent("i", "s", "t").as_headers() == {
-        "ce-id": "i", "ce-source": "s", "ce-type": "t", "ce-specversion": "1.0"}
+        "ce-id": "i",
+        "ce-source": "s",
+        "ce-type": "t",
+        "ce-specversion": "1.0",
+    }
 
 
 @pytest.mark.parametrize("bad", ["a\rb", "a\nb", "a\r\nPUB evil 0", "a\x00b", "\n"])
 def test_cr_lf_nul_rejected_everywhere(bad: str) -> None:
-    for kwargs in ({"uid": bad}, {"trace_id": bad}, {"meta": {"X-A": bad}},
-                   {"meta": CloudEvent(id="i", source=bad, type="t")},
-                   {"meta": CloudEvent(id=bad, source="s", type="t")}):
+    for kwargs in (
+        {"uid": bad},
+        {"trace_id": bad},
+        {"meta": {"X-A": bad}},
+        {"meta": CloudEvent(id="i", source=bad, type="t")},
+        {"meta": CloudEvent(id=bad, source="s", type="t")},
+    ):
         with pytest.raises(InvalidHeader, match="must not contain CR, LF or NUL"):
             build_headers(**kwargs)  # type: ignore[arg-type]
 

@@ -47,13 +47,15 @@ async def test_undecodable_payload_is_terminated_with_error_answer(
     inbox = nc.new_inbox()
     sub = await nc.subscribe(inbox)
     js = nc.jetstream()
-    ack = await js.publish(ECHO.subject, b"\xff not json",
-                           headers={HEADER_REPLY: inbox, HEADER_ACCEPT_ERRORS: "1"})
+    ack = await js.publish(
+        ECHO.subject, b"\xff not json", headers={HEADER_REPLY: inbox, HEADER_ACCEPT_ERRORS: "1"}
+    )
     answer = await sub.next_msg(timeout=5)
     assert answer.headers is not None
     assert answer.headers[HEADER_ERROR] == "SerializationError"
-    line = await asyncio.to_thread(worker.wait_for_line, f"Undecodable message terminated actor=echo "
-                                   f"stream=test-echo seq={ack.seq}")
+    line = await asyncio.to_thread(
+        worker.wait_for_line, f"Undecodable message terminated actor=echo stream=test-echo seq={ack.seq}"
+    )
     assert "ERROR" in line
     info = await js.consumer_info("test-echo", "echo")
     assert info.num_ack_pending == 0
@@ -61,11 +63,14 @@ async def test_undecodable_payload_is_terminated_with_error_answer(
     await nc.close()
 
 
-@pytest.mark.parametrize(("asks", "error_answer"), [
-    ("nothing", False),          # what walnats 1.2.6 sends: just Walnats-Reply
-    ("deadline", True),          # what request() sends: the deadline says "walnats-django"
-    ("accept-errors", True),     # a hand-made request that asks explicitly
-])
+@pytest.mark.parametrize(
+    ("asks", "error_answer"),
+    [
+        ("nothing", False),  # what walnats 1.2.6 sends: just Walnats-Reply
+        ("deadline", True),  # what request() sends: the deadline says "walnats-django"
+        ("accept-errors", True),  # a hand-made request that asks explicitly
+    ],
+)
 async def test_error_answers_go_only_to_requesters_that_understand_them(
     nats_server: NatsServer, worker: WorkerProcess, asks: str, error_answer: bool
 ) -> None:
@@ -73,10 +78,14 @@ async def test_error_answers_go_only_to_requesters_that_understand_them(
     js = nc.jetstream()
     inbox = nc.new_inbox()
     sub = await nc.subscribe(inbox)
-    headers = {HEADER_REPLY: inbox, **{
-        "nothing": {}, "deadline": {HEADER_DEADLINE: repr(time.time() + 30)},
-        "accept-errors": {HEADER_ACCEPT_ERRORS: "1"},
-    }[asks]}
+    headers = {
+        HEADER_REPLY: inbox,
+        **{
+            "nothing": {},
+            "deadline": {HEADER_DEADLINE: repr(time.time() + 30)},
+            "accept-errors": {HEADER_ACCEPT_ERRORS: "1"},
+        }[asks],
+    }
     ack = await js.publish(FAIL.subject, b'"x y"', headers=headers)
     if error_answer:
         answer = await sub.next_msg(timeout=5)
@@ -133,9 +142,15 @@ async def test_request_past_its_deadline_is_dropped_without_running(
     js = nc.jetstream()
     inbox = nc.new_inbox()
     sub = await nc.subscribe(inbox)
-    ack = await js.publish(ECHO.subject, b'"too late"', headers={
-        HEADER_REPLY: inbox, HEADER_ACCEPT_ERRORS: "1", HEADER_DEADLINE: repr(time.time() - 1),
-    })
+    ack = await js.publish(
+        ECHO.subject,
+        b'"too late"',
+        headers={
+            HEADER_REPLY: inbox,
+            HEADER_ACCEPT_ERRORS: "1",
+            HEADER_DEADLINE: repr(time.time() - 1),
+        },
+    )
     await asyncio.to_thread(worker.wait_for_line, f"Dropped expired request actor=echo seq={ack.seq}")
     await nc.flush()
     with pytest.raises(nats.errors.TimeoutError):

@@ -86,5 +86,3 @@ class Actor(Generic[T, R]):
         module = getattr(self.handler, "__module__", "?")
         qualname = getattr(self.handler, "__qualname__", repr(self.handler))
         return f"{module}.{qualname}"
-
-

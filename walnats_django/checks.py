@@ -30,30 +30,50 @@ def check_settings(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
     """E010-E017: the `WALNATS` settings dict, its values, and the credentials environment."""
     raw = getattr(settings, "WALNATS", {})
     if not isinstance(raw, dict):
-        return [Error(f"WALNATS must be a dict, got {type(raw).__name__}.",
-                      hint="Set WALNATS = {...} in settings.", id="walnats_django.E010")]
+        return [
+            Error(
+                f"WALNATS must be a dict, got {type(raw).__name__}.",
+                hint="Set WALNATS = {...} in settings.",
+                id="walnats_django.E010",
+            )
+        ]
     errors: list[CheckMessage] = []
     unknown = sorted(map(str, set(raw) - set(DEFAULTS)))
     if unknown:
-        errors.append(Error(f"Unknown WALNATS key(s): {', '.join(unknown)}.",
-                            hint=f"Known keys: {', '.join(DEFAULTS)}.", id="walnats_django.E011"))
+        errors.append(
+            Error(
+                f"Unknown WALNATS key(s): {', '.join(unknown)}.",
+                hint=f"Known keys: {', '.join(DEFAULTS)}.",
+                id="walnats_django.E011",
+            )
+        )
     errors += _check_servers(raw.get("SERVERS"))
     errors += _check_connect_options(raw.get("CONNECT_OPTIONS", {}))
     for key in ("REQUEST_TIMEOUT", "CONNECT_TIMEOUT", "SHUTDOWN_TIMEOUT"):
         value = raw.get(key, DEFAULTS[key])
         if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
-            errors.append(Error(f"WALNATS[{key!r}] must be a positive number of seconds, got {value!r}.",
-                                hint=f"The default is {DEFAULTS[key]}.", id="walnats_django.E014"))
+            errors.append(
+                Error(
+                    f"WALNATS[{key!r}] must be a positive number of seconds, got {value!r}.",
+                    hint=f"The default is {DEFAULTS[key]}.",
+                    id="walnats_django.E014",
+                )
+            )
     prefix = raw.get("INBOX_PREFIX", DEFAULTS["INBOX_PREFIX"])
     if not _is_inbox_prefix(prefix):
-        errors.append(Error(f"WALNATS['INBOX_PREFIX'] {prefix!r} is not a valid subject prefix.",
-                            hint="Use dot-separated tokens of letters, digits, '_' or '-', e.g. '_INBOX'.",
-                            id="walnats_django.E015"))
+        errors.append(
+            Error(
+                f"WALNATS['INBOX_PREFIX'] {prefix!r} is not a valid subject prefix.",
+                hint="Use dot-separated tokens of letters, digits, '_' or '-', e.g. '_INBOX'.",
+                id="walnats_django.E015",
+            )
+        )
     else:
         errors += _check_inbox_overlap(prefix)
     if nkeys_missing():
-        errors.append(Error(NKEYS_MISSING, hint="Or unset NATS_CREDS / NATS_NKEY_SEED.",
-                            id="walnats_django.E017"))
+        errors.append(
+            Error(NKEYS_MISSING, hint="Or unset NATS_CREDS / NATS_NKEY_SEED.", id="walnats_django.E017")
+        )
     return errors
 
 
@@ -66,10 +86,14 @@ def _check_inbox_overlap(prefix: str) -> list[CheckMessage]:
     if prefix == SUBJECT_PREFIX or prefix.startswith(SUBJECT_PREFIX + "."):
         taken.append(f"{SUBJECT_PREFIX}.>")
     if taken:
-        return [Error(f"WALNATS['INBOX_PREFIX'] {prefix!r} covers {', '.join(taken)}: a forged reply subject "
-                      "there would make a worker publish into it.",
-                      hint="Keep the default '_INBOX' or use a prefix of its own, e.g. '_INBOX.myapp'.",
-                      id="walnats_django.E016")]
+        return [
+            Error(
+                f"WALNATS['INBOX_PREFIX'] {prefix!r} covers {', '.join(taken)}: a forged reply subject "
+                "there would make a worker publish into it.",
+                hint="Keep the default '_INBOX' or use a prefix of its own, e.g. '_INBOX.myapp'.",
+                id="walnats_django.E016",
+            )
+        ]
     return []
 
 
@@ -79,35 +103,58 @@ def _check_servers(value: object) -> list[CheckMessage]:
     if isinstance(value, str):
         value = [s.strip() for s in value.split(",") if s.strip()]
     if not isinstance(value, list | tuple) or not value:
-        return [Error(f"WALNATS['SERVERS'] must be a URL or a non-empty list of URLs, got {value!r}.",
-                      hint="For example 'nats://127.0.0.1:4222', or set NATS_URL.", id="walnats_django.E012")]
+        return [
+            Error(
+                f"WALNATS['SERVERS'] must be a URL or a non-empty list of URLs, got {value!r}.",
+                hint="For example 'nats://127.0.0.1:4222', or set NATS_URL.",
+                id="walnats_django.E012",
+            )
+        ]
     errors: list[CheckMessage] = []
     for url in value:
         parts = _split(url)
         if parts is None or parts.scheme not in NATS_SCHEMES or not parts.hostname:
             shown = _redact(url)
-            errors.append(Error(f"NATS server URL {shown!r} is not a nats://, tls://, ws:// or wss:// URL.",
-                                hint="For example 'nats://127.0.0.1:4222'.", id="walnats_django.E012"))
+            errors.append(
+                Error(
+                    f"NATS server URL {shown!r} is not a nats://, tls://, ws:// or wss:// URL.",
+                    hint="For example 'nats://127.0.0.1:4222'.",
+                    id="walnats_django.E012",
+                )
+            )
     return errors
 
 
 def _check_connect_options(value: object) -> list[CheckMessage]:
     if not isinstance(value, dict):
-        return [Error(f"WALNATS['CONNECT_OPTIONS'] must be a dict, got {type(value).__name__}.",
-                      hint="It is passed to nats.connect() as keyword arguments.", id="walnats_django.E013")]
+        return [
+            Error(
+                f"WALNATS['CONNECT_OPTIONS'] must be a dict, got {type(value).__name__}.",
+                hint="It is passed to nats.connect() as keyword arguments.",
+                id="walnats_django.E013",
+            )
+        ]
     from nats.aio.client import Client
 
     accepted = set(inspect.signature(Client.connect).parameters) - {"self"}
     errors: list[CheckMessage] = []
     for key in sorted(value, key=str):
         if key in RESERVED_CONNECT_OPTIONS:
-            errors.append(Error(f"WALNATS['CONNECT_OPTIONS'][{key!r}] is set by walnats-django itself.",
-                                hint="Use WALNATS['SERVERS'] / ['INBOX_PREFIX'] instead, or remove it.",
-                                id="walnats_django.E013"))
+            errors.append(
+                Error(
+                    f"WALNATS['CONNECT_OPTIONS'][{key!r}] is set by walnats-django itself.",
+                    hint="Use WALNATS['SERVERS'] / ['INBOX_PREFIX'] instead, or remove it.",
+                    id="walnats_django.E013",
+                )
+            )
         elif key not in accepted:
-            errors.append(Error(f"WALNATS['CONNECT_OPTIONS'][{key!r}] is not an option of nats.connect().",
-                                hint="See nats-py's connect() signature for the accepted names.",
-                                id="walnats_django.E013"))
+            errors.append(
+                Error(
+                    f"WALNATS['CONNECT_OPTIONS'][{key!r}] is not an option of nats.connect().",
+                    hint="See nats-py's connect() signature for the accepted names.",
+                    id="walnats_django.E013",
+                )
+            )
     return errors
 
 

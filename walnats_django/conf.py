@@ -19,9 +19,16 @@ DEFAULTS: dict[str, Any] = {
     "SHUTDOWN_TIMEOUT": 30.0,
 }
 # Options walnats-django sets itself; users may not pass them in CONNECT_OPTIONS.
-RESERVED_CONNECT_OPTIONS = frozenset({
-    "servers", "error_cb", "disconnected_cb", "reconnected_cb", "closed_cb", "inbox_prefix",
-})
+RESERVED_CONNECT_OPTIONS = frozenset(
+    {
+        "servers",
+        "error_cb",
+        "disconnected_cb",
+        "reconnected_cb",
+        "closed_cb",
+        "inbox_prefix",
+    }
+)
 
 _env = environ.Env()
 

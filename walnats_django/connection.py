@@ -46,8 +46,10 @@ CONSUMER_COUNT_TTL = 1.0
 """Seconds a looked-up consumer count is trusted."""
 TOKEN_RANDOM_BYTES = 6
 """Random bytes in each reply token (48 bits)."""
-NKEYS_MISSING = ("NATS_CREDS and NATS_NKEY_SEED need the nkeys package (nats-py signs with it): "
-                 "pip install 'walnats-django[nkeys]' (or nkeys).")
+NKEYS_MISSING = (
+    "NATS_CREDS and NATS_NKEY_SEED need the nkeys package (nats-py signs with it): "
+    "pip install 'walnats-django[nkeys]' (or nkeys)."
+)
 
 
 def connect_options(**overrides: Any) -> dict[str, Any]:
@@ -125,8 +127,9 @@ async def open_nats(timeout: float, **callbacks: Any) -> NATS:
     nc = NATS()
     connecting: asyncio.Future[None] = asyncio.ensure_future(nc.connect(error_cb=error_cb, **options))
     try:
-        done, _ = await asyncio.wait([connecting, failed], timeout=timeout,
-                                     return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait(
+            [connecting, failed], timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+        )
     except asyncio.CancelledError:
         # Unlimited reconnects would keep a cancelled connect retrying forever.
         await asyncio.shield(_abandon(connecting, nc))
@@ -233,8 +236,9 @@ class Connection:
             if holder:
                 holder[0].fail_all(NatsUnavailable("the connection to NATS closed for good."))
 
-        nc = await open_nats(timeout, disconnected_cb=disconnected_cb, reconnected_cb=reconnected_cb,
-                             closed_cb=closed_cb)
+        nc = await open_nats(
+            timeout, disconnected_cb=disconnected_cb, reconnected_cb=reconnected_cb, closed_cb=closed_cb
+        )
         inbox = f"{walnats_settings.INBOX_PREFIX}.{NUID().next().decode()}"
         conn = cls(nc, inbox)
         holder.append(conn)
@@ -260,11 +264,17 @@ class Connection:
             self._random = os.urandom(TOKEN_RANDOM_BYTES * 512)
             at = 0
         self._random_at = at + TOKEN_RANDOM_BYTES
-        return f"{self._counter:x}{self._random[at:at + TOKEN_RANDOM_BYTES].hex()}"
+        return f"{self._counter:x}{self._random[at : at + TOKEN_RANDOM_BYTES].hex()}"
 
     async def publish_and_wait(
-        self, subject: str, stream: str, payload: bytes, headers: dict[str, str],
-        *, timeout: float, expects_answer: bool,
+        self,
+        subject: str,
+        stream: str,
+        payload: bytes,
+        headers: dict[str, str],
+        *,
+        timeout: float,
+        expects_answer: bool,
     ) -> Msg | None:
         """Publish to JetStream and wait for the answer (or, for emits, the PubAck).
 
@@ -290,8 +300,9 @@ class Connection:
         finally:
             self._forget(token)
 
-    async def publish_emit(self, subject: str, stream: str, payload: bytes,
-                           headers: dict[str, str] | None) -> None:
+    async def publish_emit(
+        self, subject: str, stream: str, payload: bytes, headers: dict[str, str] | None
+    ) -> None:
         """Fire-and-forget publish; a failed PubAck is logged, not raised."""
         self._check_size(subject, payload, headers or {})
         try:
@@ -332,7 +343,7 @@ class Connection:
                 pending.fail(exc)
 
     async def _on_inbox(self, msg: Msg) -> None:
-        token = msg.subject[self._cut:]
+        token = msg.subject[self._cut :]
         kind, key = token[:1], token[1:]
         if kind == "e":
             self._on_emit_ack(key, msg)
@@ -363,7 +374,8 @@ class Connection:
             self._awaiting_answer.append((time.monotonic(), token))
             if self._probe_timer is None:
                 self._probe_timer = asyncio.get_running_loop().call_later(
-                    NO_ACTORS_PROBE_AFTER, self._probe_slow_requests)
+                    NO_ACTORS_PROBE_AFTER, self._probe_slow_requests
+                )
 
     def _probe_slow_requests(self) -> None:
         """Check for actors behind requests acked but unanswered for `NO_ACTORS_PROBE_AFTER`.
@@ -379,7 +391,8 @@ class Connection:
                 self._probe_actors(pending)
         if queue:
             self._probe_timer = asyncio.get_running_loop().call_later(
-                max(queue[0][0] + NO_ACTORS_PROBE_AFTER - now, 0.001), self._probe_slow_requests)
+                max(queue[0][0] + NO_ACTORS_PROBE_AFTER - now, 0.001), self._probe_slow_requests
+            )
 
     def _on_emit_ack(self, subject: str, msg: Msg) -> None:
         problem = _ack_problem(msg, subject, duplicate_ok=True)
@@ -394,10 +407,12 @@ class Connection:
                 logger.debug("No-actor probe failed stream=%s error=%r", pending.stream, exc)
                 return
             if counted.result() == 0:
-                pending.fail(NoActors(
-                    f"stream {pending.stream!r} has no actor consumer, so nobody will answer; "
-                    "start `manage.py runactors` with an actor for this event."
-                ))
+                pending.fail(
+                    NoActors(
+                        f"stream {pending.stream!r} has no actor consumer, so nobody will answer; "
+                        "start `manage.py runactors` with an actor for this event."
+                    )
+                )
 
         self.consumer_count(pending.stream).add_done_callback(check)
 
@@ -405,9 +420,14 @@ class Connection:
         """The stream's consumer count, looked up at most once per `CONSUMER_COUNT_TTL`."""
         now = time.monotonic()
         cached = self._consumer_counts.get(stream)
-        if cached is not None and (not cached[1].done() or (
-                now - cached[0] < CONSUMER_COUNT_TTL and cached[1].exception() is None
-                and cached[1].result() > 0)):
+        if cached is not None and (
+            not cached[1].done()
+            or (
+                now - cached[0] < CONSUMER_COUNT_TTL
+                and cached[1].exception() is None
+                and cached[1].result() > 0
+            )
+        ):
             # Share a lookup in flight, or trust a fresh positive count; a zero is always
             # looked up again, since an actor may have just appeared.
             return cached[1]

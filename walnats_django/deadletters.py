@@ -38,8 +38,14 @@ MAX_PAYLOAD_KEPT = 8 * 1024 * 1024
 payload cannot be replayed."""
 MAX_AGE = 30 * 24 * 3600.0
 """Seconds a dead letter is kept."""
-_DROPPED_HEADERS = {HEADER_REPLY, HEADER_ACCEPT_ERRORS, HEADER_DEADLINE, HEADER_DELAY, HEADER_MSG_ID,
-                    HEADER_REPLAY_FOR}
+_DROPPED_HEADERS = {
+    HEADER_REPLY,
+    HEADER_ACCEPT_ERRORS,
+    HEADER_DEADLINE,
+    HEADER_DELAY,
+    HEADER_MSG_ID,
+    HEADER_REPLAY_FOR,
+}
 
 
 class DeadLetterError(WalnatsError):
@@ -89,10 +95,15 @@ class DeadLetter:
         again; only the metadata headers are added.
         """
         headers = {
-            f"{_META}Event": self.event, f"{_META}Actor": self.actor, f"{_META}Stream": self.stream,
-            f"{_META}Stream-Seq": str(self.stream_seq), f"{_META}Attempts": str(self.attempts),
-            f"{_META}Error": _one_line(self.error), f"{_META}Payload-Size": str(self.payload_size),
-            f"{_META}Failed-At": self.failed_at, f"{_META}Published-Us": str(self.published_us),
+            f"{_META}Event": self.event,
+            f"{_META}Actor": self.actor,
+            f"{_META}Stream": self.stream,
+            f"{_META}Stream-Seq": str(self.stream_seq),
+            f"{_META}Attempts": str(self.attempts),
+            f"{_META}Error": _one_line(self.error),
+            f"{_META}Payload-Size": str(self.payload_size),
+            f"{_META}Failed-At": self.failed_at,
+            f"{_META}Published-Us": str(self.published_us),
             f"{_META}Headers": json.dumps(self.headers, separators=(",", ":"), ensure_ascii=True),
             # The same message failing again (a crash before its term) is de-duplicated; the
             # publish time tells apart a re-created stream's message with the same sequence.
@@ -110,10 +121,17 @@ class DeadLetter:
             return headers.get(f"{_META}{name}", "")
 
         return cls(
-            event=meta("Event"), actor=meta("Actor"), stream=meta("Stream"),
-            stream_seq=int(meta("Stream-Seq") or 0), attempts=int(meta("Attempts") or 0),
-            error=meta("Error"), headers=json.loads(meta("Headers") or "{}"), payload=body,
-            payload_size=int(meta("Payload-Size") or len(body)), failed_at=meta("Failed-At"), seq=seq,
+            event=meta("Event"),
+            actor=meta("Actor"),
+            stream=meta("Stream"),
+            stream_seq=int(meta("Stream-Seq") or 0),
+            attempts=int(meta("Attempts") or 0),
+            error=meta("Error"),
+            headers=json.loads(meta("Headers") or "{}"),
+            payload=body,
+            payload_size=int(meta("Payload-Size") or len(body)),
+            failed_at=meta("Failed-At"),
+            seq=seq,
             published_us=int(meta("Published-Us") or 0),
         )
 
@@ -125,13 +143,30 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())[:1024]
 
 
-def make(*, event: str, actor: str, stream: str, stream_seq: int, attempts: int, error: str,
-         headers: dict[str, str] | None, payload: bytes, published_us: int = 0) -> DeadLetter:
+def make(
+    *,
+    event: str,
+    actor: str,
+    stream: str,
+    stream_seq: int,
+    attempts: int,
+    error: str,
+    headers: dict[str, str] | None,
+    payload: bytes,
+    published_us: int = 0,
+) -> DeadLetter:
     """A dead letter for a message that just failed for good."""
     return DeadLetter(
-        event=event, actor=actor, stream=stream, stream_seq=stream_seq, attempts=attempts,
-        error=error[:4096], headers=dict(headers or {}), payload=payload[:MAX_PAYLOAD_KEPT],
-        payload_size=len(payload), failed_at=datetime.datetime.now(datetime.UTC).isoformat(),
+        event=event,
+        actor=actor,
+        stream=stream,
+        stream_seq=stream_seq,
+        attempts=attempts,
+        error=error[:4096],
+        headers=dict(headers or {}),
+        payload=payload[:MAX_PAYLOAD_KEPT],
+        payload_size=len(payload),
+        failed_at=datetime.datetime.now(datetime.UTC).isoformat(),
         published_us=published_us,
     )
 
@@ -161,8 +196,9 @@ async def get(js: JetStreamContext, seq: int) -> DeadLetter:
     return DeadLetter.from_message(dict(msg.headers or {}), msg.data or b"", seq)
 
 
-async def list_all(js: JetStreamContext, *, event: str | None = None, actor: str | None = None,
-                   limit: int | None = None) -> list[DeadLetter]:
+async def list_all(
+    js: JetStreamContext, *, event: str | None = None, actor: str | None = None, limit: int | None = None
+) -> list[DeadLetter]:
     """Dead letters oldest first, optionally only one event's or actor's."""
     try:
         info = await js.stream_info(STREAM)
@@ -197,8 +233,13 @@ async def replay(js: JetStreamContext, letter: DeadLetter) -> int:
     headers[HEADER_REPLAY_FOR] = letter.actor
     ack = await js.publish(letter.event, letter.payload, headers=headers)
     await delete(js, letter.seq)
-    logger.info("Replayed dead letter seq=%s event=%s actor=%s new_seq=%s",
-                letter.seq, letter.event, letter.actor, ack.seq)
+    logger.info(
+        "Replayed dead letter seq=%s event=%s actor=%s new_seq=%s",
+        letter.seq,
+        letter.event,
+        letter.actor,
+        ack.seq,
+    )
     return int(ack.seq)
 
 
@@ -228,5 +269,8 @@ def summary(letter: DeadLetter) -> dict[str, Any]:
         payload: str = letter.payload.decode()
     except UnicodeDecodeError:
         payload = "base64:" + base64.b64encode(letter.payload).decode()
-    return {**{k: v for k, v in dataclasses.asdict(letter).items() if k != "payload"},
-            "payload": payload, "truncated": letter.truncated}
+    return {
+        **{k: v for k, v in dataclasses.asdict(letter).items() if k != "payload"},
+        "payload": payload,
+        "truncated": letter.truncated,
+    }

@@ -36,8 +36,7 @@ def actor_name_problem(name: object) -> str | None:
         return f"actor name {name[:40]!r}... is longer than {MAX_NAME_LENGTH} characters"
     if not _ACTOR_NAME.fullmatch(name):
         return (
-            f"actor name {name!r} is not a safe durable consumer name: "
-            "use letters, digits, '-' and '_' only"
+            f"actor name {name!r} is not a safe durable consumer name: use letters, digits, '-' and '_' only"
         )
     return None
 

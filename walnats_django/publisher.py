@@ -33,8 +33,14 @@ def _encode_payload(event: Event[Any, Any], message: object) -> bytes:
 
 
 async def emit(
-    event: Event[T, Any], message: T, *, uid: str | None = None, trace_id: str | None = None,
-    delay: float | None = None, meta: Meta = None, sync: bool = False,
+    event: Event[T, Any],
+    message: T,
+    *,
+    uid: str | None = None,
+    trace_id: str | None = None,
+    delay: float | None = None,
+    meta: Meta = None,
+    sync: bool = False,
 ) -> None:
     """Publish `message` for every actor of `event`; with `sync=True`, wait until JetStream stored it.
 
@@ -45,15 +51,22 @@ async def emit(
     timeout = walnats_settings.REQUEST_TIMEOUT
     conn = await get_connection(timeout)
     if sync:
-        await conn.publish_and_wait(event.subject, event.stream_name, payload, headers,
-                                    timeout=timeout, expects_answer=False)
+        await conn.publish_and_wait(
+            event.subject, event.stream_name, payload, headers, timeout=timeout, expects_answer=False
+        )
     else:
         await conn.publish_emit(event.subject, event.stream_name, payload, headers or None)
 
 
 async def request(
-    event: Event[T, R], message: T, *, timeout: float | None = None, uid: str | None = None,
-    trace_id: str | None = None, delay: float | None = None, meta: Meta = None,
+    event: Event[T, R],
+    message: T,
+    *,
+    timeout: float | None = None,
+    uid: str | None = None,
+    trace_id: str | None = None,
+    delay: float | None = None,
+    meta: Meta = None,
 ) -> R:
     """Publish `message` and return the actor's answer, decoded as the event's response type.
 
@@ -72,8 +85,9 @@ async def request(
     started = time.monotonic()
     conn = await get_connection(timeout)
     remaining = max(timeout - (time.monotonic() - started), 0.001) + (delay or 0)
-    answer = await conn.publish_and_wait(event.subject, event.stream_name, payload, headers,
-                                         timeout=remaining, expects_answer=True)
+    answer = await conn.publish_and_wait(
+        event.subject, event.stream_name, payload, headers, timeout=remaining, expects_answer=True
+    )
     assert answer is not None
     return _decode_answer(event, answer)
 
@@ -81,25 +95,40 @@ async def request(
 def _decode_answer(event: Event[Any, R], answer: Msg) -> R:
     headers = answer.headers
     if headers and HEADER_ERROR in headers:
-        raise RemoteError(headers[HEADER_ERROR], answer.data.decode(errors="replace"),
-                          actor=headers.get(HEADER_ACTOR))
-    result: R = decode(event.answer_serializer, event.response_schema, answer.data,
-                       f"answer to event {event.name!r}")
+        raise RemoteError(
+            headers[HEADER_ERROR], answer.data.decode(errors="replace"), actor=headers.get(HEADER_ACTOR)
+        )
+    result: R = decode(
+        event.answer_serializer, event.response_schema, answer.data, f"answer to event {event.name!r}"
+    )
     return result
 
 
 def emit_sync(
-    event: Event[T, Any], message: T, *, uid: str | None = None, trace_id: str | None = None,
-    delay: float | None = None, meta: Meta = None, sync: bool = False,
+    event: Event[T, Any],
+    message: T,
+    *,
+    uid: str | None = None,
+    trace_id: str | None = None,
+    delay: float | None = None,
+    meta: Meta = None,
+    sync: bool = False,
 ) -> None:
     """`emit()` for sync code (WSGI views, commands, shell), over one shared connection."""
     run_sync(emit(event, message, uid=uid, trace_id=trace_id, delay=delay, meta=meta, sync=sync))
 
 
 def request_sync(
-    event: Event[T, R], message: T, *, timeout: float | None = None, uid: str | None = None,
-    trace_id: str | None = None, delay: float | None = None, meta: Meta = None,
+    event: Event[T, R],
+    message: T,
+    *,
+    timeout: float | None = None,
+    uid: str | None = None,
+    trace_id: str | None = None,
+    delay: float | None = None,
+    meta: Meta = None,
 ) -> R:
     """`request()` for sync code (WSGI views, commands, shell), over one shared connection."""
-    return run_sync(request(event, message, timeout=timeout, uid=uid, trace_id=trace_id,
-                            delay=delay, meta=meta))
+    return run_sync(
+        request(event, message, timeout=timeout, uid=uid, trace_id=trace_id, delay=delay, meta=meta)
+    )

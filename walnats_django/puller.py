@@ -37,8 +37,15 @@ class Puller:
     """Pull requests for one consumer; messages go to `on_message`, trouble to `on_lost`."""
 
     def __init__(
-        self, nc: NATS, stream: str, consumer: str, *, batch: int, no_wait: bool,
-        on_message: Callable[[Msg], None], on_status: Callable[[], None],
+        self,
+        nc: NATS,
+        stream: str,
+        consumer: str,
+        *,
+        batch: int,
+        no_wait: bool,
+        on_message: Callable[[Msg], None],
+        on_status: Callable[[], None],
         on_lost: Callable[[str], None],
     ) -> None:
         self.nc = nc
@@ -100,8 +107,11 @@ class Puller:
         if self.no_wait:
             request: dict[str, object] = {"batch": want, "no_wait": True}
         else:
-            request = {"batch": want, "expires": int(PULL_EXPIRES * 1e9),
-                       "idle_heartbeat": int(PULL_HEARTBEAT * 1e9)}
+            request = {
+                "batch": want,
+                "expires": int(PULL_EXPIRES * 1e9),
+                "idle_heartbeat": int(PULL_HEARTBEAT * 1e9),
+            }
         self._pulls.append(_Pull(want, now + PULL_EXPIRES))
         await self.nc.publish(self._api, json.dumps(request).encode(), reply=self._inbox)
 
@@ -138,6 +148,5 @@ class Puller:
             if self._pulls:
                 self._pulls.popleft()
             # 409s such as "Server Shutdown" or "Leadership Change" are routine; we pull again.
-            logger.info("Pull request ended api=%s status=%s description=%s",
-                        self._api, status, description)
+            logger.info("Pull request ended api=%s status=%s description=%s", self._api, status, description)
         self._on_status()

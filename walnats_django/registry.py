@@ -121,60 +121,79 @@ class Registry:
         for event in self._events:
             problem = event_name_problem(event.name)
             if problem:
-                found.append(Problem("walnats_django.E004", problem,
-                                     "Rename the event; names become NATS subjects.", event))
+                found.append(
+                    Problem(
+                        "walnats_django.E004", problem, "Rename the event; names become NATS subjects.", event
+                    )
+                )
                 continue
             if event.name in by_name:
-                found.append(Problem(
-                    "walnats_django.E001",
-                    f"Event name {event.name!r} is registered twice with different definitions.",
-                    "Declare each event once, in one events.py, and import it elsewhere.",
-                    event,
-                ))
+                found.append(
+                    Problem(
+                        "walnats_django.E001",
+                        f"Event name {event.name!r} is registered twice with different definitions.",
+                        "Declare each event once, in one events.py, and import it elsewhere.",
+                        event,
+                    )
+                )
                 continue
             other = by_stream.get(event.stream_name)
             if other is not None:
-                found.append(Problem(
-                    "walnats_django.E005",
-                    f"Events {other.name!r} and {event.name!r} share the stream {event.stream_name!r}.",
-                    "Rename one: '.' in an event name becomes '-' in its stream name.",
-                    event,
-                ))
+                found.append(
+                    Problem(
+                        "walnats_django.E005",
+                        f"Events {other.name!r} and {event.name!r} share the stream {event.stream_name!r}.",
+                        "Rename one: '.' in an event name becomes '-' in its stream name.",
+                        event,
+                    )
+                )
             by_name[event.name] = event
             by_stream[event.stream_name] = event
         seen: set[tuple[str, str]] = set()
         for actor in self._actors:
             problem = actor_name_problem(actor.name)
             if problem:
-                found.append(Problem("walnats_django.E004", problem,
-                                     "Rename the actor; the name is its durable consumer.", actor))
+                found.append(
+                    Problem(
+                        "walnats_django.E004",
+                        problem,
+                        "Rename the actor; the name is its durable consumer.",
+                        actor,
+                    )
+                )
                 continue
             key = (actor.event.name, actor.name)
             if key in seen:
-                found.append(Problem(
-                    "walnats_django.E002",
-                    f"Two actors named {actor.name!r} handle event {actor.event.name!r}.",
-                    "Give each actor of an event its own name.",
-                    actor,
-                ))
+                found.append(
+                    Problem(
+                        "walnats_django.E002",
+                        f"Two actors named {actor.name!r} handle event {actor.event.name!r}.",
+                        "Give each actor of an event its own name.",
+                        actor,
+                    )
+                )
                 continue
             seen.add(key)
             registered = by_name.get(actor.event.name)
             if registered is None:
-                found.append(Problem(
-                    "walnats_django.E003",
-                    f"Actor {actor.name!r} handles event {actor.event.name!r}, which is not registered.",
-                    "Add the event with registry.add(Event(...)) in an app's events.py.",
-                    actor,
-                ))
+                found.append(
+                    Problem(
+                        "walnats_django.E003",
+                        f"Actor {actor.name!r} handles event {actor.event.name!r}, which is not registered.",
+                        "Add the event with registry.add(Event(...)) in an app's events.py.",
+                        actor,
+                    )
+                )
             elif registered != actor.event:
-                found.append(Problem(
-                    "walnats_django.E006",
-                    f"Actor {actor.name!r} uses a different definition of event "
-                    f"{actor.event.name!r} than the registered one.",
-                    "Import the registered event object (the one made with .with_response()).",
-                    actor,
-                ))
+                found.append(
+                    Problem(
+                        "walnats_django.E006",
+                        f"Actor {actor.name!r} uses a different definition of event "
+                        f"{actor.event.name!r} than the registered one.",
+                        "Import the registered event object (the one made with .with_response()).",
+                        actor,
+                    )
+                )
         return found
 
 

@@ -59,8 +59,12 @@ class JSONSerializer:
     def decode(self, data: bytes) -> Any:
         message = _loads(data)
         schema = self.schema
-        if (isinstance(schema, type) and schema not in _JSON_TYPES and issubclass(schema, _JSON_TYPES)
-                and not isinstance(message, schema)):
+        if (
+            isinstance(schema, type)
+            and schema not in _JSON_TYPES
+            and issubclass(schema, _JSON_TYPES)
+            and not isinstance(message, schema)
+        ):
             # A subclass such as a str/int Enum: JSON gives the base value, rebuild the subclass.
             base = next(t for t in _JSON_TYPES if issubclass(schema, t))
             check_instance(base, message, f"JSON value for {schema.__name__}")

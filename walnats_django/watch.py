@@ -76,9 +76,9 @@ class JobWatch:
                 beat = asyncio.ensure_future(entry.msg.in_progress())
                 self._beats.add(beat)  # the loop keeps only weak references to tasks
                 beat.add_done_callback(self._beat_done)
-        self._handle = (asyncio.get_running_loop().call_later(self.tick, self._sweep)
-                        if self._entries else None)
-
+        self._handle = (
+            asyncio.get_running_loop().call_later(self.tick, self._sweep) if self._entries else None
+        )
 
     def _beat_done(self, beat: asyncio.Future[None]) -> None:
         self._beats.discard(beat)

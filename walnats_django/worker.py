@@ -89,9 +89,14 @@ class ActorRunner:
         self._payload_label = f"payload of event {actor.event.name!r}"
         self._answer_label = f"answer of actor {actor.name!r}"
         self.puller = Puller(
-            nc, actor.event.stream_name, actor.name,
-            batch=min(worker.batch or actor.max_jobs, actor.max_jobs), no_wait=worker.burst,
-            on_message=self._on_message, on_status=self.wake.set, on_lost=self._on_lost,
+            nc,
+            actor.event.stream_name,
+            actor.name,
+            batch=min(worker.batch or actor.max_jobs, actor.max_jobs),
+            no_wait=worker.burst,
+            on_message=self._on_message,
+            on_status=self.wake.set,
+            on_lost=self._on_lost,
         )
 
     def _on_lost(self, reason: str) -> None:
@@ -117,8 +122,12 @@ class ActorRunner:
         self.jobs.discard(task)
         self.watch.stop_pulse(task)
         if not task.cancelled() and (exc := task.exception()) is not None:
-            logger.error("Job crashed actor=%s error=%r; JetStream redelivers it after ack_wait",
-                         self.actor.name, exc, exc_info=exc)
+            logger.error(
+                "Job crashed actor=%s error=%r; JetStream redelivers it after ack_wait",
+                self.actor.name,
+                exc,
+                exc_info=exc,
+            )
         # In burst mode a finished job means "look again": new messages may have come.
         self.puller.empty = False
         if self.worker.burst or self.stopping:
@@ -164,8 +173,9 @@ class ActorRunner:
                 f"consumer {self.actor.name!r} on stream {self.actor.event.stream_name!r} is gone "
                 f"({reason}) and registration is off (--no-register); re-create it or drop the flag."
             )
-        logger.warning("Consumer gone actor=%s reason=%s; re-creating it in %gs", self.actor.name, reason,
-                       RECREATE_AFTER)
+        logger.warning(
+            "Consumer gone actor=%s reason=%s; re-creating it in %gs", self.actor.name, reason, RECREATE_AFTER
+        )
         await asyncio.sleep(RECREATE_AFTER)
         if self.stopping:
             return
@@ -197,8 +207,12 @@ class ActorRunner:
                     # A nak would use up the last delivery JetStream allows: wait here (pulsed).
                     await asyncio.sleep(delayed_until - time.time())
             if HEADER_REPLAY_FOR in headers and headers[HEADER_REPLAY_FOR] != actor.name:
-                logger.debug("Skipped replay for actor=%s in actor=%s seq=%s",
-                             headers[HEADER_REPLAY_FOR], actor.name, _seq(msg))
+                logger.debug(
+                    "Skipped replay for actor=%s in actor=%s seq=%s",
+                    headers[HEADER_REPLAY_FOR],
+                    actor.name,
+                    _seq(msg),
+                )
                 await msg.ack()
                 return
             if HEADER_DEADLINE in headers:
@@ -224,12 +238,18 @@ class ActorRunner:
     async def _handle(self, msg: Msg, headers: dict[str, str]) -> None:
         actor = self.actor
         try:
-            payload = decode(actor.event.payload_serializer, actor.event.schema, msg.data,
-                             self._payload_label)
+            payload = decode(
+                actor.event.payload_serializer, actor.event.schema, msg.data, self._payload_label
+            )
         except SerializationError as exc:
             self.worker.stats["terminated"] += 1
-            logger.error("Undecodable message terminated actor=%s stream=%s seq=%s error=%s",
-                         actor.name, actor.event.stream_name, _seq(msg), exc)
+            logger.error(
+                "Undecodable message terminated actor=%s stream=%s seq=%s error=%s",
+                actor.name,
+                actor.event.stream_name,
+                _seq(msg),
+                exc,
+            )
             await self._give_up(msg, headers, exc)
             await self._answer_error(msg, headers, exc)
             return
@@ -266,23 +286,33 @@ class ActorRunner:
             return
         except Exception as exc:
             self.watch.stop_pulse(task)
-            logger.exception("Job failed actor=%s seq=%s attempt=%s retry_in=%ss", actor.name, _seq(msg),
-                             _attempt(msg), actor.retry_delay_for(_attempt(msg)))
+            logger.exception(
+                "Job failed actor=%s seq=%s attempt=%s retry_in=%ss",
+                actor.name,
+                _seq(msg),
+                _attempt(msg),
+                actor.retry_delay_for(_attempt(msg)),
+            )
             await self._fail(msg, headers, exc)
             return
         self.watch.stop_pulse(task)
         try:
             await msg.ack()
         except Exception as exc:  # noqa: BLE001 - JetStream redelivers it after ack_wait
-            logger.error("Ack failed actor=%s seq=%s error=%r; it will be redelivered after ack_wait",
-                         actor.name, _seq(msg), exc)
+            logger.error(
+                "Ack failed actor=%s seq=%s error=%r; it will be redelivered after ack_wait",
+                actor.name,
+                _seq(msg),
+                exc,
+            )
             return
         self.worker.stats["handled"] += 1
         if actor.event.has_response:
             await self._answer(msg, headers, result)
 
-    async def _fail(self, msg: Msg, headers: dict[str, str], error: BaseException,
-                    *, answer: bool = True) -> None:
+    async def _fail(
+        self, msg: Msg, headers: dict[str, str], error: BaseException, *, answer: bool = True
+    ) -> None:
         """A handler failed: retry later (nak with the retry delay) or, out of attempts, give up."""
         attempt = _attempt(msg)
         self.worker.stats["failed"] += 1
@@ -303,9 +333,15 @@ class ActorRunner:
         actor = self.actor
         attempt = _attempt(msg)
         letter = deadletters.make(
-            event=actor.event.name, actor=actor.name, stream=actor.event.stream_name,
-            stream_seq=_seq_int(msg), attempts=attempt, error=f"{type(exc).__name__}: {exc}",
-            headers=headers, payload=msg.data, published_us=_published_us(msg),
+            event=actor.event.name,
+            actor=actor.name,
+            stream=actor.event.stream_name,
+            stream_seq=_seq_int(msg),
+            attempts=attempt,
+            error=f"{type(exc).__name__}: {exc}",
+            headers=headers,
+            payload=msg.data,
+            published_us=_published_us(msg),
         )
         redelivers = actor.max_attempts is None or attempt < actor.max_attempts
         pause = 0.2
@@ -323,8 +359,12 @@ class ActorRunner:
                         self._log_lost(msg)
                     raise
                 except Exception as record_exc:  # noqa: BLE001 - keep the message rather than lose it
-                    logger.error("Cannot record dead letter actor=%s seq=%s error=%r; will retry",
-                                 actor.name, _seq(msg), record_exc)
+                    logger.error(
+                        "Cannot record dead letter actor=%s seq=%s error=%r; will retry",
+                        actor.name,
+                        _seq(msg),
+                        record_exc,
+                    )
                 if redelivers:
                     await msg.nak(delay=actor.retry_delay_for(attempt) or 1.0)
                     return
@@ -341,22 +381,36 @@ class ActorRunner:
             self.watch.stop_pulse(task)
         await msg.term()
         self.worker.stats["dead"] += 1
-        logger.error("Dead letter recorded actor=%s stream=%s seq=%s attempts=%s dead_letter=%s",
-                     actor.name, actor.event.stream_name, _seq(msg), letter.attempts, dl_seq)
+        logger.error(
+            "Dead letter recorded actor=%s stream=%s seq=%s attempts=%s dead_letter=%s",
+            actor.name,
+            actor.event.stream_name,
+            _seq(msg),
+            letter.attempts,
+            dl_seq,
+        )
 
     def _log_lost(self, msg: Msg) -> None:
         # The last resort: JetStream will not deliver it again, so the log keeps the payload.
-        logger.critical("Dead letter lost actor=%s stream=%s seq=%s payload_base64=%s",
-                        self.actor.name, self.actor.event.stream_name, _seq(msg),
-                        base64.b64encode(msg.data).decode())
+        logger.critical(
+            "Dead letter lost actor=%s stream=%s seq=%s payload_base64=%s",
+            self.actor.name,
+            self.actor.event.stream_name,
+            _seq(msg),
+            base64.b64encode(msg.data).decode(),
+        )
 
     def _reply_subject(self, msg: Msg, headers: dict[str, str]) -> str | None:
         reply = headers.get(HEADER_REPLY)
         if reply is None:
             return None
         if not is_safe_reply(reply, self.worker.inbox_prefix):
-            logger.warning("Refused unsafe reply subject actor=%s seq=%s reply=%r",
-                           self.actor.name, _seq(msg), reply[:200])
+            logger.warning(
+                "Refused unsafe reply subject actor=%s seq=%s reply=%r",
+                self.actor.name,
+                _seq(msg),
+                reply[:200],
+            )
             return None
         return reply
 
@@ -388,9 +442,14 @@ class ActorRunner:
         if reply is None:
             return
         text = str(exc) or type(exc).__name__
-        await self.nc.publish(reply, text.encode()[:MAX_ERROR_MESSAGE], headers={
-            HEADER_ERROR: type(exc).__name__, HEADER_ACTOR: self.actor.name,
-        })
+        await self.nc.publish(
+            reply,
+            text.encode()[:MAX_ERROR_MESSAGE],
+            headers={
+                HEADER_ERROR: type(exc).__name__,
+                HEADER_ACTOR: self.actor.name,
+            },
+        )
 
 
 def _run_sync_job(handler: Any, payload: Any) -> Any:
@@ -432,8 +491,13 @@ class Worker:
     """Runs the given actors until `stop()` (or, with `burst`, until no messages are left)."""
 
     def __init__(
-        self, actors: Sequence[Actor[Any, Any]], *, batch: int | None = None,
-        max_jobs: int | None = None, burst: bool = False, register: bool = True,
+        self,
+        actors: Sequence[Actor[Any, Any]],
+        *,
+        batch: int | None = None,
+        max_jobs: int | None = None,
+        burst: bool = False,
+        register: bool = True,
         shutdown_timeout: float | None = None,
     ) -> None:
         if not actors:
@@ -446,12 +510,14 @@ class Worker:
         self.burst = burst
         self.register = register
         self.capacity = _Capacity(max_jobs)
-        self.shutdown_timeout = (walnats_settings.SHUTDOWN_TIMEOUT if shutdown_timeout is None
-                                 else shutdown_timeout)
+        self.shutdown_timeout = (
+            walnats_settings.SHUTDOWN_TIMEOUT if shutdown_timeout is None else shutdown_timeout
+        )
         self.inbox_prefix = walnats_settings.INBOX_PREFIX
         sync_threads = sum(a.max_jobs for a in self.actors if not a.is_async) or 1
-        self.executor = ThreadPoolExecutor(max_workers=min(sync_threads, max_jobs or sync_threads),
-                                           thread_name_prefix="walnats-job")
+        self.executor = ThreadPoolExecutor(
+            max_workers=min(sync_threads, max_jobs or sync_threads), thread_name_prefix="walnats-job"
+        )
         self.stats = {"handled": 0, "failed": 0, "expired": 0, "terminated": 0, "dead": 0}
         self._sync_jobs: set[concurrent.futures.Future[Any]] = set()
         self._stop = asyncio.Event()
@@ -489,10 +555,12 @@ class Worker:
         delay = 0.5
         while True:
             try:
-                return await open_nats(walnats_settings.CONNECT_TIMEOUT,
-                                       disconnected_cb=self._disconnected,
-                                       reconnected_cb=self._reconnected,
-                                       closed_cb=self._closed)
+                return await open_nats(
+                    walnats_settings.CONNECT_TIMEOUT,
+                    disconnected_cb=self._disconnected,
+                    reconnected_cb=self._reconnected,
+                    closed_cb=self._closed,
+                )
             except NatsUnavailable as exc:
                 logger.warning("Waiting for NATS: %s", exc)
             try:
@@ -552,11 +620,17 @@ class Worker:
         try:
             await self._register()
             self._runners = [ActorRunner(self, actor, self.nc) for actor in self.actors]
-            logger.info("Worker started pid=%s actors=%s burst=%s", os.getpid(),
-                        ",".join(f"{a.name}({a.event.name})" for a in self.actors), self.burst)
+            logger.info(
+                "Worker started pid=%s actors=%s burst=%s",
+                os.getpid(),
+                ",".join(f"{a.name}({a.event.name})" for a in self.actors),
+                self.burst,
+            )
             pulling = [asyncio.ensure_future(r.run()) for r in self._runners]
-            ending = [asyncio.ensure_future(self._stop.wait()),
-                      asyncio.ensure_future(self._connection_closed.wait())]
+            ending = [
+                asyncio.ensure_future(self._stop.wait()),
+                asyncio.ensure_future(self._connection_closed.wait()),
+            ]
             running = set(pulling)
             error: BaseException | None = None
             while running and error is None and not any(e.done() for e in ending):
@@ -584,8 +658,9 @@ class Worker:
                 logger.info("Shutting down: waiting for %d running job(s) up to %gs", len(jobs), grace)
             _, late = await asyncio.wait(jobs, timeout=grace) if grace else (set(), jobs)
             if late:
-                logger.warning("Cancelling %d job(s) still running after %gs; they are handed back",
-                               len(late), grace)
+                logger.warning(
+                    "Cancelling %d job(s) still running after %gs; they are handed back", len(late), grace
+                )
                 for job in late:
                     job.cancel()
                 await asyncio.wait(late, timeout=2)

@@ -15,15 +15,24 @@ from .catalog import (
 from .events import COUNT_WORDS_WIDE, IDLE, NOOP
 
 
-@registry.actor(NOOP_ACTOR, NOOP, max_jobs=NOOP_MAX_JOBS, max_ack_pending=NOOP_MAX_ACK_PENDING,
-                description="Benchmark: does nothing.")
+@registry.actor(
+    NOOP_ACTOR,
+    NOOP,
+    max_jobs=NOOP_MAX_JOBS,
+    max_ack_pending=NOOP_MAX_ACK_PENDING,
+    description="Benchmark: does nothing.",
+)
 async def noop(text: str) -> None:
     """Does nothing: the drain benchmark measures the worker, not the handler."""
     return None
 
 
-@registry.actor(COUNT_ACTOR, COUNT_WORDS_WIDE, max_jobs=COUNT_MAX_JOBS,
-                description="Benchmark: the example's count-words with max_jobs 256.")
+@registry.actor(
+    COUNT_ACTOR,
+    COUNT_WORDS_WIDE,
+    max_jobs=COUNT_MAX_JOBS,
+    description="Benchmark: the example's count-words with max_jobs 256.",
+)
 async def count_words(text: str) -> int:
     """Same handler as project.example's count-words."""
     return len(text.split())

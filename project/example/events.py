@@ -18,6 +18,10 @@ class SignUp:
 
 
 USER_SIGNED_UP = registry.add(
-    Event("user-signed-up", SignUp, description="A user signed up.",
-          limits=Limits(age=7 * 24 * 3600, messages=100_000))
+    Event(
+        "user-signed-up",
+        SignUp,
+        description="A user signed up.",
+        limits=Limits(age=7 * 24 * 3600, messages=100_000),
+    )
 )

@@ -105,8 +105,9 @@ async def sign_up(request: HttpRequest) -> HttpResponse:
     """POST {"email": ..., "name": ...} -> 202; `send-welcome` handles it in the background."""
     email = _json_field(request, "email")
     name = _json_field(request, "name")
-    await walnats_django.emit(USER_SIGNED_UP, SignUp(email=email, name=name), uid=f"signup:{email}",
-                              sync=True)
+    await walnats_django.emit(
+        USER_SIGNED_UP, SignUp(email=email, name=name), uid=f"signup:{email}", sync=True
+    )
     return JsonResponse({"accepted": True}, status=202)
 
 

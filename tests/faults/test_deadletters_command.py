@@ -110,12 +110,14 @@ def test_list_show_and_replay_reach_only_the_failed_actor(dl_worker: WorkerProce
     (record_dir / f"fb-dl-flag-{text}").touch()  # from now on the flaky actor succeeds
     since = dl_worker.mark()
     replayed = _command("replay", str(dl_seq))
-    found = re.search(rf"Replayed {dl_seq} to faults-b\.dl for actor fb-dl-flaky \(stream seq (\d+)\)\.",
-                      replayed)
+    found = re.search(
+        rf"Replayed {dl_seq} to faults-b\.dl for actor fb-dl-flaky \(stream seq (\d+)\)\.", replayed
+    )
     assert found is not None, replayed
     new_seq = int(found[1])
-    dl_worker.wait_for_line(f"Skipped replay for actor=fb-dl-flaky in actor=fb-dl-ok seq={new_seq}",
-                            since=since)
+    dl_worker.wait_for_line(
+        f"Skipped replay for actor=fb-dl-flaky in actor=fb-dl-ok seq={new_seq}", since=since
+    )
     _until(lambda: f"done {text}" in _lines(record_dir, "fb-dl-flaky"), "the flaky actor handled the replay")
 
     async def settled() -> tuple[int, int, int]:
@@ -123,8 +125,11 @@ def test_list_show_and_replay_reach_only_the_failed_actor(dl_worker: WorkerProce
         ok = await js.consumer_info(FB_DL.stream_name, "fb-dl-ok")
         flaky = await js.consumer_info(FB_DL.stream_name, "fb-dl-flaky")
         stream = await js.stream_info(FB_DL.stream_name)
-        return ok.num_ack_pending + ok.num_pending, flaky.num_ack_pending + flaky.num_pending, \
-            stream.state.messages
+        return (
+            ok.num_ack_pending + ok.num_pending,
+            flaky.num_ack_pending + flaky.num_pending,
+            stream.state.messages,
+        )
 
     _until(lambda: run_sync(settled()) == (0, 0, 0), "both consumers acked the replay")
     assert _lines(record_dir, "fb-dl-ok").count(text) == 1, "the ok actor did not handle it again"
@@ -132,8 +137,10 @@ def test_list_show_and_replay_reach_only_the_failed_actor(dl_worker: WorkerProce
     assert _lines(record_dir, "fb-dl-flaky").count(f"failed {text}") == 2
     with pytest.raises(CommandError, match=f"no dead letter with sequence {dl_seq}"):
         _command("show", str(dl_seq))
-    print(f"\n[deadletters] dead letter #{dl_seq} (stream seq {stream_seq}) replayed as stream seq "
-          f"{new_seq}: handled once by fb-dl-flaky, skipped by fb-dl-ok")
+    print(
+        f"\n[deadletters] dead letter #{dl_seq} (stream seq {stream_seq}) replayed as stream seq "
+        f"{new_seq}: handled once by fb-dl-flaky, skipped by fb-dl-ok"
+    )
 
 
 def test_purge_one_by_actor_and_all(dl_worker: WorkerProcess, record_dir: Path) -> None:
@@ -163,9 +170,16 @@ def test_purge_all_of_one_actor_keeps_the_others(dl_worker: WorkerProcess, recor
     assert "actor=fb-dl-flaky" not in _command("list")
 
 
-@pytest.mark.parametrize("args", [
-    ("replay",), ("replay", "1", "--all"), ("purge",), ("purge", "1", "--all"),
-], ids=" ".join)
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("replay",),
+        ("replay", "1", "--all"),
+        ("purge",),
+        ("purge", "1", "--all"),
+    ],
+    ids=" ".join,
+)
 def test_bad_usage_is_a_command_error(nats_server: object, args: tuple[str, ...]) -> None:
     with pytest.raises(CommandError, match="give dead-letter sequence numbers or --all"):
         _command(*args)

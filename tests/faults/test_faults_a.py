@@ -41,6 +41,7 @@ T = TypeVar("T")
 
 # -- helpers ---------------------------------------------------------------------------------
 
+
 def _lines(path: Path) -> list[str]:
     """The complete lines of a record file (a line still being written is left out)."""
     try:
@@ -62,17 +63,21 @@ async def _until(check: Callable[[], T | None], what: str, timeout: float = 10.0
         await asyncio.sleep(every)
 
 
-async def _wait_lines(path: Path, count: int, timeout: float = 10.0,
-                      keep: Callable[[str], bool] = lambda line: True) -> list[str]:
+async def _wait_lines(
+    path: Path, count: int, timeout: float = 10.0, keep: Callable[[str], bool] = lambda line: True
+) -> list[str]:
     """Wait until the record file has at least `count` lines that `keep` accepts; return them."""
+
     def enough() -> list[str] | None:
         lines = [line for line in _lines(path) if keep(line)]
         return lines if len(lines) >= count else None
+
     return await _until(enough, f"{count} line(s) in {path.name}", timeout)
 
 
-async def _start_workers(start_worker: StartWorker, count: int, *args: str,
-                         server: NatsServer, env: dict[str, str] | None = None) -> list[WorkerProcess]:
+async def _start_workers(
+    start_worker: StartWorker, count: int, *args: str, server: NatsServer, env: dict[str, str] | None = None
+) -> list[WorkerProcess]:
     """Start `count` workers at once on `server` and wait until each has started."""
     extra_env = {"NATS_URL": server.url, **(env or {})}
     workers = [start_worker(*args, wait=False, extra_env=extra_env) for _ in range(count)]
@@ -107,6 +112,7 @@ def _using(server: NatsServer, **extra: Any) -> override_settings:
 
 # -- 1. kill -9 mid-handler -------------------------------------------------------------------
 
+
 async def test_kill_9_mid_handler_is_answered_after_ack_wait_or_times_out(
     own_server: NatsServer, start_worker: StartWorker, record_dir: Path
 ) -> None:
@@ -136,9 +142,11 @@ async def test_kill_9_mid_handler_is_answered_after_ack_wait_or_times_out(
         second = [line for line in runs if starts_of("answered")(line)][1]
         survivor = run_by(second)
         assert survivor is not victim
-        print(f"\n[fa1] kill -9 {killed - sent:.3f}s after the request; answered by the other worker "
-              f"{answered - killed:.3f}s after the kill ({answered - sent:.3f}s after the request; "
-              f"ack_wait 1s + handler 0.5s)")
+        print(
+            f"\n[fa1] kill -9 {killed - sent:.3f}s after the request; answered by the other worker "
+            f"{answered - killed:.3f}s after the kill ({answered - sent:.3f}s after the request; "
+            f"ack_wait 1s + handler 0.5s)"
+        )
         # Redelivered no sooner than ack_wait after the delivery, then 0.5 s of handler.
         assert answered - sent >= 1.4
         assert answered - killed < 4.0
@@ -161,13 +169,16 @@ async def test_kill_9_mid_handler_is_answered_after_ack_wait_or_times_out(
         survivor = next(w for w in alive if w is not victim)
         await _line(survivor, "Dropped expired request actor=fa-kill", since=marks[id(survivor)])
         dropped = time.monotonic()
-        print(f"[fa1] timeout 0.5s < ack_wait 1s: RequestTimeout after {gave_up:.3f}s; the redelivery "
-              f"was dropped as expired by the other worker {dropped - killed:.3f}s after the kill")
+        print(
+            f"[fa1] timeout 0.5s < ack_wait 1s: RequestTimeout after {gave_up:.3f}s; the redelivery "
+            f"was dropped as expired by the other worker {dropped - killed:.3f}s after the kill"
+        )
         assert 0.45 <= gave_up < 0.9
         assert len([line for line in _lines(starts) if starts_of("too-late")(line)]) == 1
 
 
 # -- 2. 1,000 emits while the only worker is killed and restarted ------------------------------
+
 
 async def test_emits_survive_worker_kills_at_least_once_and_idempotent_exactly_once(
     own_server: NatsServer, own_js: JetStreamContext, start_worker: StartWorker, record_dir: Path
@@ -181,6 +192,7 @@ async def test_emits_survive_worker_kills_at_least_once_and_idempotent_exactly_o
     began = time.monotonic()
 
     with _using(own_server):
+
         async def emit_all() -> float:
             for i in range(total):
                 await walnats_django.emit(FA_MANY, f"m{i}", uid=f"fa-many-{i}", sync=True)
@@ -196,17 +208,21 @@ async def test_emits_survive_worker_kills_at_least_once_and_idempotent_exactly_o
             stored = (await own_js.stream_info(FA_MANY.stream_name)).state.last_seq
             restart = time.monotonic()
             (worker,) = await _start_workers(start_worker, 1, *args, server=own_server)
-            print(f"\n[fa2] kill -9 {restart - began:.2f}s in, with {at_kill} handled and {stored} "
-                  f"emitted; restarted in {time.monotonic() - restart:.2f}s")
+            print(
+                f"\n[fa2] kill -9 {restart - began:.2f}s in, with {at_kill} handled and {stored} "
+                f"emitted; restarted in {time.monotonic() - restart:.2f}s"
+            )
         emitted_in = await emitting
         await _until(lambda: len(set(_lines(seen))) >= total, "every event handled", 30)
         all_handled = time.monotonic() - began
         info = await _settled(own_js, FA_MANY.stream_name, "fa-many")
         runs = _lines(seen)
         made = sorted(p.name for p in effects.iterdir())
-        print(f"[fa2] {total} emits PubAck'd in {emitted_in:.2f}s; all handled after {all_handled:.2f}s; "
-              f"{len(runs)} executions ({len(runs) - total} duplicates from the kills), "
-              f"{len(made)} side effects; {_deliveries(info)} deliveries in all")
+        print(
+            f"[fa2] {total} emits PubAck'd in {emitted_in:.2f}s; all handled after {all_handled:.2f}s; "
+            f"{len(runs)} executions ({len(runs) - total} duplicates from the kills), "
+            f"{len(made)} side effects; {_deliveries(info)} deliveries in all"
+        )
         assert set(runs) == {f"m{i}" for i in range(total)}
         assert made == sorted(f"m{i}" for i in range(total))
 
@@ -222,13 +238,16 @@ async def test_emits_survive_worker_kills_at_least_once_and_idempotent_exactly_o
         await walnats_django.emit(FA_MANY, "sentinel", uid="fa-many-sentinel", sync=True)
         await _wait_lines(seen, 1, keep=lambda line: line == "sentinel")
         await _settled(own_js, FA_MANY.stream_name, "fa-many")
-        print(f"[fa2] {total // 10} re-emits of handled uids: {duplicates} raised DuplicateRequest, "
-              f"stream last_seq unchanged at {last_seq}")
+        print(
+            f"[fa2] {total // 10} re-emits of handled uids: {duplicates} raised DuplicateRequest, "
+            f"stream last_seq unchanged at {last_seq}"
+        )
         assert len(_lines(seen)) == len(runs) + 1
         assert len(list(effects.iterdir())) == total + 1
 
 
 # -- 3. nats-server restarts (SIGTERM, then kill -9) under load ------------------------------
+
 
 class _Load:
     """Outcomes of a request loop and a durable-emit loop."""
@@ -284,8 +303,9 @@ class _Load:
 async def test_nats_restarts_under_load_lose_no_acked_event_and_everyone_recovers(
     own_server: NatsServer, start_worker: StartWorker, record_dir: Path
 ) -> None:
-    (worker,) = await _start_workers(start_worker, 1, "--actor", "fa-load", "--actor", "fa-durable",
-                                     server=own_server)
+    (worker,) = await _start_workers(
+        start_worker, 1, "--actor", "fa-load", "--actor", "fa-durable", server=own_server
+    )
     handled = record_dir / "fa-durable"
     load = _Load()
     with _using(own_server):
@@ -294,24 +314,35 @@ async def test_nats_restarts_under_load_lose_no_acked_event_and_everyone_recover
             for how, stop in (("SIGTERM", own_server.stop), ("kill -9", own_server.kill)):
                 ok, emitted, unavailable = load.ok, len(load.acked), len(load.unavailable)
                 timeouts = len(load.timeouts)
-                await _until(lambda: load.ok >= ok + 50 and len(load.acked) >= emitted + 50,  # noqa: B023
-                             "a steady load", 10)
+                await _until(
+                    lambda: load.ok >= ok + 50 and len(load.acked) >= emitted + 50,  # noqa: B023
+                    "a steady load",
+                    10,
+                )
                 since = worker.mark()
                 await asyncio.to_thread(stop)
                 down = time.monotonic()
-                await _until(lambda: len(load.unavailable) >= unavailable + 20,  # noqa: B023
-                             "requests failing fast", 5)
+                await _until(
+                    lambda: len(load.unavailable) >= unavailable + 20,  # noqa: B023
+                    "requests failing fast",
+                    5,
+                )
                 await asyncio.to_thread(own_server.start)
                 up = time.monotonic()
-                await _until(lambda: load.last_ok > up and load.last_acked > up,  # noqa: B023
-                             f"requests and emits succeeding after the {how} restart", 15)
+                await _until(
+                    lambda: load.last_ok > up and load.last_acked > up,  # noqa: B023
+                    f"requests and emits succeeding after the {how} restart",
+                    15,
+                )
                 back = time.monotonic()
                 await _line(worker, "Reconnected to NATS", since)
                 failed_fast = load.unavailable[unavailable:]
-                print(f"\n[fa3] {how}: down {up - down:.2f}s; {len(failed_fast)} requests failed with "
-                      f"NatsUnavailable in max {max(failed_fast) * 1000:.1f}ms (timeout 1s); "
-                      f"{len(load.timeouts) - timeouts} RequestTimeout; first answer and PubAck "
-                      f"{back - up:.2f}s after the server was back")
+                print(
+                    f"\n[fa3] {how}: down {up - down:.2f}s; {len(failed_fast)} requests failed with "
+                    f"NatsUnavailable in max {max(failed_fast) * 1000:.1f}ms (timeout 1s); "
+                    f"{len(load.timeouts) - timeouts} RequestTimeout; first answer and PubAck "
+                    f"{back - up:.2f}s after the server was back"
+                )
         finally:
             load.stopping = True
             await asyncio.gather(*tasks)
@@ -323,10 +354,12 @@ async def test_nats_restarts_under_load_lose_no_acked_event_and_everyone_recover
 
     runs = await _until(all_acked_handled, "every PubAck'd event handled", 20)
     missing = acked - set(runs)
-    print(f"[fa3] totals: {load.ok} answers, {len(load.unavailable)} NatsUnavailable (max "
-          f"{max(load.unavailable) * 1000:.1f}ms), {len(load.timeouts)} RequestTimeout, other={load.other}; "
-          f"{len(acked)} emits PubAck'd, failed {load.emit_failed}, {len(runs)} executions, "
-          f"{len(set(runs) - acked)} handled without a PubAck, missing {len(missing)}")
+    print(
+        f"[fa3] totals: {load.ok} answers, {len(load.unavailable)} NatsUnavailable (max "
+        f"{max(load.unavailable) * 1000:.1f}ms), {len(load.timeouts)} RequestTimeout, other={load.other}; "
+        f"{len(acked)} emits PubAck'd, failed {load.emit_failed}, {len(runs)} executions, "
+        f"{len(set(runs) - acked)} handled without a PubAck, missing {len(missing)}"
+    )
     assert not missing
     assert load.other == []
     assert max(load.unavailable) < 0.3, "requests fail fast while NATS is down"
@@ -335,11 +368,16 @@ async def test_nats_restarts_under_load_lose_no_acked_event_and_everyone_recover
 
 # -- 4. NATS down for longer than the reconnect window --------------------------------------
 
+
 async def test_nats_down_longer_than_the_reconnect_window_both_sides_recover(
     own_server: NatsServer, start_worker: StartWorker
 ) -> None:
     (worker,) = await _start_workers(
-        start_worker, 1, "--actor", "fa-short", server=own_server,
+        start_worker,
+        1,
+        "--actor",
+        "fa-short",
+        server=own_server,
         env={"DJANGO_SETTINGS_MODULE": "tests.faults.settings_short_reconnect"},
     )
     short = {"max_reconnect_attempts": 2, "reconnect_time_wait": 0.2}
@@ -377,10 +415,12 @@ async def test_nats_down_longer_than_the_reconnect_window_both_sides_recover(
                 assert time.monotonic() - up < 15, "requests did not recover"
                 await asyncio.sleep(0.05)
         answered = time.monotonic() - up
-    print(f"\n[fa4] window 2 x 0.2s: requester closed for good {requester_closed:.2f}s and worker "
-          f"{worker_closed:.2f}s after the server stopped (slowest failed request {slowest * 1000:.1f}ms); "
-          f"down {up - down:.2f}s; worker started again {worker_back:.2f}s and first answer "
-          f"{answered:.2f}s after the server was back")
+    print(
+        f"\n[fa4] window 2 x 0.2s: requester closed for good {requester_closed:.2f}s and worker "
+        f"{worker_closed:.2f}s after the server stopped (slowest failed request {slowest * 1000:.1f}ms); "
+        f"down {up - down:.2f}s; worker started again {worker_back:.2f}s and first answer "
+        f"{answered:.2f}s after the server was back"
+    )
     assert slowest < 0.5
     assert worker.process.poll() is None, "the worker recovered without a restart"
 
@@ -395,7 +435,11 @@ async def test_a_job_running_when_the_connection_closes_for_good_does_not_delay_
     A worker with a long job in flight stays off NATS for as long as that job runs.
     """
     (worker,) = await _start_workers(
-        start_worker, 1, "--actor", "fa-outage", server=own_server,
+        start_worker,
+        1,
+        "--actor",
+        "fa-outage",
+        server=own_server,
         env={"DJANGO_SETTINGS_MODULE": "tests.faults.settings_short_reconnect"},
     )
     with _using(own_server):
@@ -407,40 +451,53 @@ async def test_a_job_running_when_the_connection_closes_for_good_does_not_delay_
         # The connection closed for good: today the worker logs that it waits for the job; it
         # logs "closed for good" only once the job is over.
         closed_for_good = ("Shutting down: waiting for 1 running job", "The NATS connection closed for good")
-        await _until(lambda: any(n in line for line in worker.lines[since:] for n in closed_for_good),
-                     "the worker's connection closed for good", 10)
+        await _until(
+            lambda: any(n in line for line in worker.lines[since:] for n in closed_for_good),
+            "the worker's connection closed for good",
+            10,
+        )
         closed = time.monotonic() - down
         await asyncio.to_thread(own_server.start)
         up = time.monotonic()
         await _line(worker, "Worker started", since, timeout=30)
         back = time.monotonic() - up
         pending.cancel()
-    print(f"\n[fa4b] an 8 s job in flight: the worker's connection closed for good {closed:.2f}s after the "
-          f"server stopped; the server was back at once; the worker started again {back:.2f}s later")
-    assert back < 4.0, (f"the worker stayed off NATS for {back:.1f}s waiting for a job it cannot ack; log:\n"
-                        + "\n".join(line for line in worker.lines[since:] if "DEBUG" not in line))
+    print(
+        f"\n[fa4b] an 8 s job in flight: the worker's connection closed for good {closed:.2f}s after the "
+        f"server stopped; the server was back at once; the worker started again {back:.2f}s later"
+    )
+    assert back < 4.0, (
+        f"the worker stayed off NATS for {back:.1f}s waiting for a job it cannot ack; log:\n"
+        + "\n".join(line for line in worker.lines[since:] if "DEBUG" not in line)
+    )
 
 
 # -- 7. handlers that take 3x ack_wait ------------------------------------------------------
+
 
 async def test_handlers_running_3x_ack_wait_run_once_and_answer(
     own_server: NatsServer, own_js: JetStreamContext, start_worker: StartWorker, record_dir: Path
 ) -> None:
     """ack_wait=1, handlers of 3 s: async (sleeps) and sync (sleeps 1 s, then burns CPU 2 s)."""
-    (worker,) = await _start_workers(start_worker, 1, "--actor", "fa-long", "--actor", "fa-long-sync",
-                                     server=own_server)
+    (worker,) = await _start_workers(
+        start_worker, 1, "--actor", "fa-long", "--actor", "fa-long-sync", server=own_server
+    )
     with _using(own_server):
         sent = time.monotonic()
-        answers = await asyncio.gather(walnats_django.request(FA_LONG, 3.0, timeout=8),
-                                       walnats_django.request(FA_LONG_SYNC, 3.0, timeout=8))
+        answers = await asyncio.gather(
+            walnats_django.request(FA_LONG, 3.0, timeout=8),
+            walnats_django.request(FA_LONG_SYNC, 3.0, timeout=8),
+        )
         took = time.monotonic() - sent
     assert list(answers) == [3.0, 3.0]
     for actor, event in (("fa-long", FA_LONG), ("fa-long-sync", FA_LONG_SYNC)):
         info = await _settled(own_js, event.stream_name, actor)
         started = _lines(record_dir / f"{actor}-start")
         done = _lines(record_dir / f"{actor}-done")
-        print(f"\n[fa7] {actor}: {len(started)} execution(s), done={done}, "
-              f"redelivered={info.num_redelivered}, deliveries={_deliveries(info)}")
+        print(
+            f"\n[fa7] {actor}: {len(started)} execution(s), done={done}, "
+            f"redelivered={info.num_redelivered}, deliveries={_deliveries(info)}"
+        )
         assert len(started) == 1
         assert len(done) == 1
         assert info.num_redelivered == 0
@@ -451,12 +508,14 @@ async def test_handlers_running_3x_ack_wait_run_once_and_answer(
 
 # -- 9. SIGTERM with 10 handlers in flight --------------------------------------------------
 
+
 async def test_sigterm_with_10_jobs_in_flight_finishes_acks_and_answers_them(
     own_server: NatsServer, own_js: JetStreamContext, start_worker: StartWorker, record_dir: Path
 ) -> None:
     """fa-grace handlers take 1 s; max_jobs 16; the grace period is 5 s."""
-    (worker,) = await _start_workers(start_worker, 1, "--actor", "fa-grace", "--shutdown-timeout", "5",
-                                     server=own_server)
+    (worker,) = await _start_workers(
+        start_worker, 1, "--actor", "fa-grace", "--shutdown-timeout", "5", server=own_server
+    )
     started = record_dir / "fa-grace-start"
     with _using(own_server):
         texts = [f"g{i}" for i in range(10)]
@@ -469,8 +528,10 @@ async def test_sigterm_with_10_jobs_in_flight_finishes_acks_and_answers_them(
     assert await asyncio.to_thread(worker.wait) == 0
     exited = time.monotonic() - term
     info = await _settled(own_js, FA_GRACE.stream_name, "fa-grace", timeout=2)
-    print(f"\n[fa9] SIGTERM with 10 jobs running: all answered {answered:.2f}s and the worker exited 0 "
-          f"{exited:.2f}s after it; ack_pending={info.num_ack_pending} redelivered={info.num_redelivered}")
+    print(
+        f"\n[fa9] SIGTERM with 10 jobs running: all answered {answered:.2f}s and the worker exited 0 "
+        f"{exited:.2f}s after it; ack_pending={info.num_ack_pending} redelivered={info.num_redelivered}"
+    )
     assert "handled=10 failed=0" in worker.log()
     assert exited < 5.0
     assert info.num_ack_pending == 0
@@ -479,6 +540,7 @@ async def test_sigterm_with_10_jobs_in_flight_finishes_acks_and_answers_them(
 
 
 # -- closing the connection right after NATS went away (a bug found by this suite) ----------
+
 
 def _reconnect_tasks() -> list[asyncio.Task[Any]]:
     return [t for t in asyncio.all_tasks() if "_attempt_reconnect" in repr(t.get_coro())]
@@ -547,6 +609,9 @@ def test_closing_right_after_nats_went_away_leaves_no_reconnect_task(
                 loop.close()
     finally:
         server.cleanup()
-    print(f"\n[fa-close] reconnect task left running after close_connection() in round {rounds}"
-          if leaked else f"\n[fa-close] no reconnect task left in {rounds} rounds")
+    print(
+        f"\n[fa-close] reconnect task left running after close_connection() in round {rounds}"
+        if leaked
+        else f"\n[fa-close] no reconnect task left in {rounds} rounds"
+    )
     assert not leaked, "close_connection() left nats-py's reconnect task running on a closed client"

@@ -131,8 +131,20 @@ def _unique(prefix: str) -> str:
 @pytest.fixture(scope="module")
 def fb_worker(start_worker: StartWorker) -> Iterator[WorkerProcess]:
     """One worker for the part-b actors that answer or fail on their own."""
-    worker = start_worker("--actor", "fb-dead", "--actor", "fb-bad", "--actor", "fb-slow",
-                          "--actor", "fb-forge", "--actor", "fb-dup", "--actor", "fb-retry")
+    worker = start_worker(
+        "--actor",
+        "fb-dead",
+        "--actor",
+        "fb-bad",
+        "--actor",
+        "fb-slow",
+        "--actor",
+        "fb-forge",
+        "--actor",
+        "fb-dup",
+        "--actor",
+        "fb-retry",
+    )
     yield worker
     worker.stop()
 
@@ -190,15 +202,20 @@ async def test_always_failing_handler_gets_max_attempts_then_one_dead_letter(
     assert letter.failed_at
     assert HEADER_REPLY in letter.headers
     await _stream_holds(js, FB_DEAD.stream_name, 0)  # the terminated message left the interest stream
-    print(f"\n[5] RemoteError after {answered_in * 1000:.0f} ms; deliveries={len(deliveries)}; "
-          f"dead letter #{dl_seq} after {dead_at:.2f}s; stream messages=0")
+    print(
+        f"\n[5] RemoteError after {answered_in * 1000:.0f} ms; deliveries={len(deliveries)}; "
+        f"dead letter #{dl_seq} after {dead_at:.2f}s; stream messages=0"
+    )
 
 
 # ------------------------------------------------- 6. undecodable / wrong-schema payloads: no retries
 
 
-@pytest.mark.parametrize("payload", [b"\xff not json", b"42", b'{"text": "a dict"}', b"",
-                                     b'"unterminated'], ids=["binary", "int", "dict", "empty", "broken"])
+@pytest.mark.parametrize(
+    "payload",
+    [b"\xff not json", b"42", b'{"text": "a dict"}', b"", b'"unterminated'],
+    ids=["binary", "int", "dict", "empty", "broken"],
+)
 async def test_undecodable_payload_is_terminated_at_once_with_raw_dead_letter(
     fb_worker: WorkerProcess, raw: nats.NATS, record_dir: Path, payload: bytes
 ) -> None:
@@ -212,13 +229,18 @@ async def test_undecodable_payload_is_terminated_at_once_with_raw_dead_letter(
     answer = await sub.next_msg(timeout=5)
     answered_in = time.monotonic() - started
     assert (answer.headers or {}).get(HEADER_ERROR) == "SerializationError"
-    line = await _line(fb_worker, f"Dead letter recorded actor=fb-bad stream={FB_BAD.stream_name} "
-                                  f"seq={ack.seq} attempts=1", since)
+    line = await _line(
+        fb_worker,
+        f"Dead letter recorded actor=fb-bad stream={FB_BAD.stream_name} seq={ack.seq} attempts=1",
+        since,
+    )
     found = DEAD_LETTER_LINE.search(line)
     assert found is not None
-    terminated = [x for x in fb_worker.lines[since:]
-                  if f"Undecodable message terminated actor=fb-bad stream={FB_BAD.stream_name} "
-                     f"seq={ack.seq} " in x]
+    terminated = [
+        x
+        for x in fb_worker.lines[since:]
+        if f"Undecodable message terminated actor=fb-bad stream={FB_BAD.stream_name} seq={ack.seq} " in x
+    ]
     assert len(terminated) == 1
 
     after = await _settled(js, FB_BAD.stream_name, "fb-bad")
@@ -231,9 +253,11 @@ async def test_undecodable_payload_is_terminated_at_once_with_raw_dead_letter(
     assert letter.error.startswith("SerializationError")
     await _stream_holds(js, FB_BAD.stream_name, 0)
     assert _lines(record_dir, "fb-bad") == [], "the handler never ran"
-    print(f"\n[6] {payload[:12]!r}: error answer in {answered_in * 1000:.0f} ms, deliveries="
-          f"{after.delivered.consumer_seq - before.delivered.consumer_seq}, "
-          f"redelivered={after.num_redelivered}, dead letter #{letter.seq}")
+    print(
+        f"\n[6] {payload[:12]!r}: error answer in {answered_in * 1000:.0f} ms, deliveries="
+        f"{after.delivered.consumer_seq - before.delivered.consumer_seq}, "
+        f"redelivered={after.num_redelivered}, dead letter #{letter.seq}"
+    )
 
 
 # ----------------------------------------------------------------- 8. timeouts and expired requests
@@ -273,8 +297,10 @@ async def test_caller_timeout_then_late_answer_is_harmless(
     assert loop_errors == []
     assert [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL", "WARNING")] == []
     assert "3.0" in _lines(record_dir, "fb-slow-done")
-    print(f"\n[8] RequestTimeout after {timed_out_in:.3f}s (timeout 1s); late answer arrived after "
-          f"{late_in:.2f}s and was ignored; next request answered")
+    print(
+        f"\n[8] RequestTimeout after {timed_out_in:.3f}s (timeout 1s); late answer arrived after "
+        f"{late_in:.2f}s and was ignored; next request answered"
+    )
 
 
 async def test_request_whose_deadline_passed_before_delivery_never_runs(
@@ -303,8 +329,10 @@ async def test_request_whose_deadline_passed_before_delivery_never_runs(
     worker.signal()
     assert await asyncio.to_thread(worker.wait) == 0
     assert "expired=1" in worker.log()
-    print(f"\n[8] expired request: RequestTimeout after {timed_out_in:.2f}s; worker dropped seq={seq} "
-          "without running the handler")
+    print(
+        f"\n[8] expired request: RequestTimeout after {timed_out_in:.2f}s; worker dropped seq={seq} "
+        "without running the handler"
+    )
 
 
 # ----------------------------------------------------------------- 10. consumer deleted under a worker
@@ -333,8 +361,10 @@ async def test_deleted_consumer_is_noticed_and_recreated(start_worker: StartWork
     assert await walnats_django.request(FB_LOST, "after", timeout=5) == "after"
     assert worker.process.poll() is None
     assert noticed_in < 5
-    print(f"\n[10] consumer deletion noticed after {noticed_in:.2f}s, re-created after {recreated_in:.2f}s, "
-          "next request answered")
+    print(
+        f"\n[10] consumer deletion noticed after {noticed_in:.2f}s, re-created after {recreated_in:.2f}s, "
+        "next request answered"
+    )
     worker.signal()
     assert await asyncio.to_thread(worker.wait) == 0
 
@@ -356,8 +386,10 @@ async def test_deleted_consumer_with_no_register_exits_with_a_clear_error(
     assert "CommandError: consumer 'fb-noreg' on stream 'faults-b-noreg' is gone" in log
     assert "--no-register" in log
     assert "Traceback" not in log
-    print(f"\n[10] --no-register worker exited {code} after {exited_in:.2f}s: "
-          f"{next(x for x in worker.lines if 'CommandError' in x)}")
+    print(
+        f"\n[10] --no-register worker exited {code} after {exited_in:.2f}s: "
+        f"{next(x for x in worker.lines if 'CommandError' in x)}"
+    )
 
 
 async def test_no_register_without_consumer_exits_with_a_clear_error(start_worker: StartWorker) -> None:
@@ -409,8 +441,9 @@ async def test_largest_request_that_fits_succeeds_and_one_byte_more_is_refused(
     assert conn.nc.max_payload == SMALL_MAX_PAYLOAD
     # The Walnats-Deadline header depends on the clock: pin it so the headers' size is known.
     now = float(int(time.time()))
-    monkeypatch.setattr(walnats_django.publisher, "time",
-                        types.SimpleNamespace(time=lambda: now, monotonic=time.monotonic))
+    monkeypatch.setattr(
+        walnats_django.publisher, "time", types.SimpleNamespace(time=lambda: now, monotonic=time.monotonic)
+    )
 
     def request_headers() -> dict[str, str]:
         # The next request's token: its counter in hex plus 12 random hex digits.
@@ -431,8 +464,10 @@ async def test_largest_request_that_fits_succeeds_and_one_byte_more_is_refused(
     assert conn.usable
     assert await walnats_django.request(FB_BIG, b"small", timeout=5) == 5
     assert (await get_connection(2)) is conn, "the same connection is still in use"
-    print(f"\n[11] max_payload={SMALL_MAX_PAYLOAD}: request of {fits} payload bytes (+headers = "
-          f"{SMALL_MAX_PAYLOAD}) answered in {fit_ms:.1f} ms; {over} bytes refused in {refused_ms:.2f} ms")
+    print(
+        f"\n[11] max_payload={SMALL_MAX_PAYLOAD}: request of {fits} payload bytes (+headers = "
+        f"{SMALL_MAX_PAYLOAD}) answered in {fit_ms:.1f} ms; {over} bytes refused in {refused_ms:.2f} ms"
+    )
 
 
 @pytest.mark.usefixtures("on_small_server")
@@ -444,8 +479,9 @@ async def test_largest_emit_with_headers_fits_and_one_byte_more_is_refused(recor
     await walnats_django.emit(FB_BIG, b"y" * fits, uid=uid, trace_id="trace-big", sync=True)
     await _until(lambda: str(fits) in _lines(record_dir, "fb-big"), "the actor handled the largest emit")
     with pytest.raises(PayloadTooLarge):
-        await walnats_django.emit(FB_BIG, b"y" * (fits + 1), uid=_unique("big"), trace_id="trace-big",
-                                  sync=True)
+        await walnats_django.emit(
+            FB_BIG, b"y" * (fits + 1), uid=_unique("big"), trace_id="trace-big", sync=True
+        )
     with pytest.raises(PayloadTooLarge):
         await walnats_django.emit(FB_BIG, b"y" * (fits + 1), uid=_unique("big"), trace_id="trace-big")
     assert conn.usable
@@ -470,7 +506,8 @@ async def test_largest_emit_without_headers_fits(record_dir: Path) -> None:
 
 @pytest.mark.usefixtures("on_small_server")
 async def test_failed_message_near_max_payload_still_becomes_a_dead_letter(
-    big_worker: WorkerProcess, small_server: NatsServer,
+    big_worker: WorkerProcess,
+    small_server: NatsServer,
 ) -> None:
     """Found by this suite: the dead letter of a large failed message exceeded max_payload.
 
@@ -512,9 +549,11 @@ FORGED = [
 
 def _expected_copy(msg: Msg) -> bool:
     """Where a forged message's payload may legitimately show up."""
-    return (msg.subject in (FB_FORGE.subject, FB_DEAD.subject)  # the publish itself
-            or (msg.reply or "").startswith("$JS.ACK.")  # its delivery to the worker
-            or msg.subject.startswith(f"{dl.SUBJECT_PREFIX}."))  # its dead letter (fb-dead)
+    return (
+        msg.subject in (FB_FORGE.subject, FB_DEAD.subject)  # the publish itself
+        or (msg.reply or "").startswith("$JS.ACK.")  # its delivery to the worker
+        or msg.subject.startswith(f"{dl.SUBJECT_PREFIX}.")
+    )  # its dead letter (fb-dead)
 
 
 async def test_forged_reply_subjects_are_refused_and_nothing_is_published_there(
@@ -542,29 +581,55 @@ async def test_forged_reply_subjects_are_refused_and_nothing_is_published_there(
     for i, forged in enumerate(FORGED):
         marker = _unique(f"forge{i}")
         markers[marker] = forged
-        ack = await js.publish(FB_FORGE.subject, json.dumps(marker).encode(), headers={
-            HEADER_REPLY: forged, HEADER_ACCEPT_ERRORS: "1", "X-Custom": "secret-header-value",
-        })
+        ack = await js.publish(
+            FB_FORGE.subject,
+            json.dumps(marker).encode(),
+            headers={
+                HEADER_REPLY: forged,
+                HEADER_ACCEPT_ERRORS: "1",
+                "X-Custom": "secret-header-value",
+            },
+        )
         await _line(fb_worker, f"Refused unsafe reply subject actor=fb-forge seq={ack.seq} ", since)
     # And on an error answer (the handler raises): refused at every attempt, too.
     dead_marker = _unique("forge-dead")
     markers[dead_marker] = FORGED[0]
-    ack = await js.publish(FB_DEAD.subject, json.dumps(dead_marker).encode(), headers={
-        HEADER_REPLY: FORGED[0], HEADER_ACCEPT_ERRORS: "1"})
-    await _line(fb_worker, f"Dead letter recorded actor=fb-dead stream={FB_DEAD.stream_name} seq={ack.seq} ",
-                since)
+    ack = await js.publish(
+        FB_DEAD.subject,
+        json.dumps(dead_marker).encode(),
+        headers={HEADER_REPLY: FORGED[0], HEADER_ACCEPT_ERRORS: "1"},
+    )
+    await _line(
+        fb_worker, f"Dead letter recorded actor=fb-dead stream={FB_DEAD.stream_name} seq={ack.seq} ", since
+    )
     # The error answer follows the dead letter: await its refusal on the third attempt, too.
-    await _until(lambda: len([x for x in fb_worker.lines[since:]
-                              if f"Refused unsafe reply subject actor=fb-dead seq={ack.seq} " in x]) == 3,
-                 "three refused error answers (one per attempt)")
+    await _until(
+        lambda: (
+            len(
+                [
+                    x
+                    for x in fb_worker.lines[since:]
+                    if f"Refused unsafe reply subject actor=fb-dead seq={ack.seq} " in x
+                ]
+            )
+            == 3
+        ),
+        "three refused error answers (one per attempt)",
+    )
 
     # Barrier: a legitimate request answered after all of the above. The worker publishes in
     # order on one connection, so the monitor has seen anything it published before.
     barrier = _unique("barrier")
     assert await walnats_django.request(FB_FORGE, barrier, timeout=5) == barrier
-    await _until(lambda: any(m.data == json.dumps(barrier).encode() and m.subject.startswith("_INBOX.")
-                             and not (m.reply or "").startswith("$JS.ACK") for m in seen),
-                 "the monitor saw the barrier answer")
+    await _until(
+        lambda: any(
+            m.data == json.dumps(barrier).encode()
+            and m.subject.startswith("_INBOX.")
+            and not (m.reply or "").startswith("$JS.ACK")
+            for m in seen
+        ),
+        "the monitor saw the barrier answer",
+    )
     await monitor.close()
 
     handled = _lines(record_dir, "fb-forge")
@@ -579,42 +644,54 @@ async def test_forged_reply_subjects_are_refused_and_nothing_is_published_there(
     warnings = [x for x in fb_worker.lines[since:] if "Refused unsafe reply subject" in x]
     assert all("WARNING" in x for x in warnings)
     await js.delete_stream(VICTIM_STREAM)
-    print(f"\n[12] {len(FORGED)} forged reply subjects refused ({len(warnings)} warnings), all handled, "
-          f"{len(seen)} messages monitored, none on a forged subject; victim stream kept 2 messages")
+    print(
+        f"\n[12] {len(FORGED)} forged reply subjects refused ({len(warnings)} warnings), all handled, "
+        f"{len(seen)} messages monitored, none on a forged subject; victim stream kept 2 messages"
+    )
 
 
 async def test_answers_echo_no_request_headers(fb_worker: WorkerProcess, raw: nats.NATS) -> None:
     js = raw.jetstream()
     inbox = raw.new_inbox()
     sub = await raw.subscribe(inbox)
-    custom = {"X-Custom": "secret-header-value", HEADER_TRACE: "trace-echo", "ce-id": "ce-echo",
-              "Authorization": "Bearer abc"}
-    await js.publish(FB_FORGE.subject, b'"echo me"',
-                     headers={HEADER_REPLY: inbox, HEADER_ACCEPT_ERRORS: "1", **custom})
+    custom = {
+        "X-Custom": "secret-header-value",
+        HEADER_TRACE: "trace-echo",
+        "ce-id": "ce-echo",
+        "Authorization": "Bearer abc",
+    }
+    await js.publish(
+        FB_FORGE.subject, b'"echo me"', headers={HEADER_REPLY: inbox, HEADER_ACCEPT_ERRORS: "1", **custom}
+    )
     answer = await sub.next_msg(timeout=5)
     assert answer.data == b'"echo me"'
     assert not answer.headers, f"a success answer carries no headers, got {answer.headers}"
-    await js.publish(FB_DEAD.subject, b'"echo error"',
-                     headers={HEADER_REPLY: inbox, HEADER_ACCEPT_ERRORS: "1", **custom})
+    await js.publish(
+        FB_DEAD.subject, b'"echo error"', headers={HEADER_REPLY: inbox, HEADER_ACCEPT_ERRORS: "1", **custom}
+    )
     error = await sub.next_msg(timeout=5)
     assert error.headers == {HEADER_ERROR: "ValueError", HEADER_ACTOR: "fb-dead"}
     print(f"\n[12] answer headers: success={answer.headers}, error={error.headers}")
 
 
-@pytest.mark.parametrize("kwargs", [
-    {"trace_id": "a\r\nNats-Msg-Id: x"},
-    {"trace_id": "a\nb"},
-    {"trace_id": "nul\0byte"},
-    {"uid": "u\r\nWalnats-Reply: _INBOX.x"},
-    {"meta": {"X-Note": "a\r\nNats-Msg-Id: x"}},
-    {"meta": {"Nats-Msg-Id": "forced"}},
-    {"meta": {"nats-expected-stream": "other"}},
-    {"meta": {"Walnats-Reply": "_INBOX.forged"}},
-    {"meta": {"walnats-delay": "0"}},
-    {"meta": {"Bad Name": "x"}},
-    {"meta": {"Bad:Name": "x"}},
-    {"meta": {"X-Note\r\nNats-Msg-Id": "x"}},
-], ids=lambda kw: repr(kw)[:40])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"trace_id": "a\r\nNats-Msg-Id: x"},
+        {"trace_id": "a\nb"},
+        {"trace_id": "nul\0byte"},
+        {"uid": "u\r\nWalnats-Reply: _INBOX.x"},
+        {"meta": {"X-Note": "a\r\nNats-Msg-Id: x"}},
+        {"meta": {"Nats-Msg-Id": "forced"}},
+        {"meta": {"nats-expected-stream": "other"}},
+        {"meta": {"Walnats-Reply": "_INBOX.forged"}},
+        {"meta": {"walnats-delay": "0"}},
+        {"meta": {"Bad Name": "x"}},
+        {"meta": {"Bad:Name": "x"}},
+        {"meta": {"X-Note\r\nNats-Msg-Id": "x"}},
+    ],
+    ids=lambda kw: repr(kw)[:40],
+)
 async def test_header_injection_is_refused_before_sending(
     fb_worker: WorkerProcess, raw: nats.NATS, kwargs: dict[str, Any]
 ) -> None:
@@ -656,8 +733,10 @@ async def test_duplicate_uid_raises_duplicate_request_at_once(
 
 async def test_concurrent_requests_with_one_uid_one_answer_one_duplicate(fb_worker: WorkerProcess) -> None:
     uid = _unique("uid")
-    results = await asyncio.gather(*(walnats_django.request(FB_DUP, f"c{i}", uid=uid, timeout=5)
-                                     for i in range(2)), return_exceptions=True)
+    results = await asyncio.gather(
+        *(walnats_django.request(FB_DUP, f"c{i}", uid=uid, timeout=5) for i in range(2)),
+        return_exceptions=True,
+    )
     assert sorted(type(r).__name__ for r in results) == ["DuplicateRequest", "str"], results
 
 
@@ -707,8 +786,10 @@ async def test_first_retry_waits_retry_delay_0(fb_worker: WorkerProcess, record_
     gap = times[1] - times[0]
     assert 0.5 <= gap < 1.5, f"retry_delay=(0.5, 3): the first retry waits 0.5 s, not {gap:.2f}s"
     assert "retry_in=0.5s" in await _line(fb_worker, "Job failed actor=fb-retry", since)
-    print(f"\n[retry] RemoteError after {first_error_ms:.0f} ms; gap between deliveries 1 and 2: "
-          f"{gap:.3f}s (retry_delay[0]=0.5)")
+    print(
+        f"\n[retry] RemoteError after {first_error_ms:.0f} ms; gap between deliveries 1 and 2: "
+        f"{gap:.3f}s (retry_delay[0]=0.5)"
+    )
 
 
 # ------------------------------------------------- dead-letter recording fails: retried, not lost
@@ -738,8 +819,10 @@ async def test_dead_letter_recorded_after_the_dead_letter_stream_recovers(
     try:
         info = await js.consumer_info(FB_DLFAIL.stream_name, "fb-dlfail")
         stream_msgs = (await js.stream_info(FB_DLFAIL.stream_name)).state.messages
-        print(f"\n[dead letter retry] after a failed recording: consumer ack_pending={info.num_ack_pending} "
-              f"redelivered={info.num_redelivered} pending={info.num_pending}; stream messages={stream_msgs}")
+        print(
+            f"\n[dead letter retry] after a failed recording: consumer ack_pending={info.num_ack_pending} "
+            f"redelivered={info.num_redelivered} pending={info.num_pending}; stream messages={stream_msgs}"
+        )
         # The nak asked for a redelivery after retry_delay (0.05 s): 5 s is plenty.
         await _line(worker, "Dead letter recorded actor=fb-dlfail", since, timeout=5)
         await _stream_holds(js, FB_DLFAIL.stream_name, 0)

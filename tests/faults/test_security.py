@@ -85,11 +85,15 @@ async def test_token_in_the_url(token_server: NatsServer, token_worker: WorkerPr
     assert await _request_with({"SERVERS": [url]}, "url") == "url"
 
 
-@pytest.mark.parametrize("walnats", [
-    {},
-    {"CONNECT_OPTIONS": {"token": "wrong-secret-123"}},
-    {"url": "nats://wrong-secret-123@127.0.0.1:{port}"},
-], ids=["no-token", "wrong-token", "wrong-token-in-url"])
+@pytest.mark.parametrize(
+    "walnats",
+    [
+        {},
+        {"CONNECT_OPTIONS": {"token": "wrong-secret-123"}},
+        {"url": "nats://wrong-secret-123@127.0.0.1:{port}"},
+    ],
+    ids=["no-token", "wrong-token", "wrong-token-in-url"],
+)
 async def test_missing_or_wrong_token_is_nats_unavailable_fast_and_clear(
     token_server: NatsServer, walnats: dict[str, Any]
 ) -> None:
@@ -110,8 +114,9 @@ async def test_missing_or_wrong_token_is_nats_unavailable_fast_and_clear(
 def test_worker_without_token_says_why_it_waits_and_stops_cleanly(
     token_server: NatsServer, start_worker: StartWorker
 ) -> None:
-    worker = start_worker("--actor", "fb-auth", wait=False,
-                          extra_env={"NATS_URL": token_server.url, "NATS_TOKEN": ""})
+    worker = start_worker(
+        "--actor", "fb-auth", wait=False, extra_env={"NATS_URL": token_server.url, "NATS_TOKEN": ""}
+    )
     line = worker.wait_for_line("Waiting for NATS")
     assert "authorization" in line.lower()
     worker.signal(signal.SIGTERM)
@@ -145,8 +150,11 @@ def fresh_sync_connection() -> Iterator[None]:
 @pytest.mark.usefixtures("token_worker", "fresh_sync_connection")
 @pytest.mark.parametrize("how", ["connect-options", "url", "env"])
 def test_admin_page_is_live_and_never_shows_the_token(
-    admin_client: Client, settings: SettingsWrapper, token_server: NatsServer,
-    monkeypatch: pytest.MonkeyPatch, how: str
+    admin_client: Client,
+    settings: SettingsWrapper,
+    token_server: NatsServer,
+    monkeypatch: pytest.MonkeyPatch,
+    how: str,
 ) -> None:
     if how == "connect-options":
         settings.WALNATS = {"SERVERS": [token_server.url], "CONNECT_OPTIONS": {"token": TOKEN}}

@@ -65,8 +65,11 @@ def tls_server(tls_dir: Path) -> Iterator[NatsServer]:
 
 @pytest.fixture(scope="module")
 def tls_worker(tls_server: NatsServer, tls_dir: Path, start_worker: StartWorker) -> Iterator[WorkerProcess]:
-    worker = start_worker("--actor", "fb-auth", extra_env={
-        "NATS_URL": f"tls://127.0.0.1:{tls_server.port}", "NATS_TLS_CA": str(tls_dir / "ca.pem")})
+    worker = start_worker(
+        "--actor",
+        "fb-auth",
+        extra_env={"NATS_URL": f"tls://127.0.0.1:{tls_server.port}", "NATS_TLS_CA": str(tls_dir / "ca.pem")},
+    )
     yield worker
     worker.stop()
 
@@ -111,12 +114,15 @@ def nkey_server(
 
 
 async def test_nkey_seed_from_env_for_worker_and_requester(
-    nkey_server: NatsServer, nkey_seed: tuple[Path, str], start_worker: StartWorker,
+    nkey_server: NatsServer,
+    nkey_seed: tuple[Path, str],
+    start_worker: StartWorker,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     seed_file = str(nkey_seed[0])
-    worker = start_worker("--actor", "fb-auth",
-                          extra_env={"NATS_URL": nkey_server.url, "NATS_NKEY_SEED": seed_file})
+    worker = start_worker(
+        "--actor", "fb-auth", extra_env={"NATS_URL": nkey_server.url, "NATS_NKEY_SEED": seed_file}
+    )
     try:
         monkeypatch.setenv("NATS_NKEY_SEED", seed_file)
         assert await _request_with([nkey_server.url], "signed") == "signed"

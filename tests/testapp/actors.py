@@ -46,6 +46,7 @@ async def hang(seconds: float) -> float:
 def note(text: str) -> None:
     _record("note", text)
 
+
 from .faults_a_actors import *  # noqa: E402, F403
 from .faults_b_actors import *  # noqa: E402, F403
 

@@ -108,5 +108,14 @@ async def fa_grace(text: str) -> str:
     return text
 
 
-__all__ = ["fa_durable", "fa_grace", "fa_kill", "fa_load", "fa_long", "fa_long_sync", "fa_many", "fa_outage",
-           "fa_short"]
+__all__ = [
+    "fa_durable",
+    "fa_grace",
+    "fa_kill",
+    "fa_load",
+    "fa_long",
+    "fa_long_sync",
+    "fa_many",
+    "fa_outage",
+    "fa_short",
+]

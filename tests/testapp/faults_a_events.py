@@ -18,5 +18,14 @@ FA_LONG_SYNC = registry.add(Event("faults-a.long-sync", float).with_response(flo
 # 9. SIGTERM with 10 handlers in flight.
 FA_GRACE = registry.add(Event("faults-a.grace", str).with_response(str))
 
-__all__ = ["FA_DURABLE", "FA_GRACE", "FA_KILL", "FA_LOAD", "FA_LONG", "FA_LONG_SYNC", "FA_MANY", "FA_OUTAGE",
-           "FA_SHORT"]
+__all__ = [
+    "FA_DURABLE",
+    "FA_GRACE",
+    "FA_KILL",
+    "FA_LOAD",
+    "FA_LONG",
+    "FA_LONG_SYNC",
+    "FA_MANY",
+    "FA_OUTAGE",
+    "FA_SHORT",
+]

@@ -12,8 +12,10 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name="RegisteredEvent",
             fields=[
-                ("id", models.AutoField(auto_created=True, primary_key=True, serialize=False,
-                                        verbose_name="ID")),
+                (
+                    "id",
+                    models.AutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID"),
+                ),
             ],
             options={
                 "verbose_name": "registered event",

@@ -9,8 +9,12 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name="Welcome",
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False,
-                                           verbose_name="ID")),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
                 ("email", models.EmailField(max_length=254, unique=True)),
                 ("name", models.CharField(max_length=200)),
                 ("created", models.DateTimeField(auto_now_add=True)),

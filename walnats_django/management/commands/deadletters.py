@@ -60,15 +60,18 @@ class Command(BaseCommand):
             await close_nats(nc)
 
     async def _list(self, js: Any, options: dict[str, Any]) -> None:
-        letters = await deadletters.list_all(js, event=options["event"], actor=options["actor"],
-                                             limit=options["limit"])
+        letters = await deadletters.list_all(
+            js, event=options["event"], actor=options["actor"], limit=options["limit"]
+        )
         for letter in letters:
             if options["json"]:
                 self.stdout.write(json.dumps(deadletters.summary(letter)))
             else:
-                self.stdout.write(f"{letter.seq:>6}  {letter.failed_at}  event={letter.event} "
-                                  f"actor={letter.actor} seq={letter.stream_seq} "
-                                  f"attempts={letter.attempts}  {letter.error[:120]}")
+                self.stdout.write(
+                    f"{letter.seq:>6}  {letter.failed_at}  event={letter.event} "
+                    f"actor={letter.actor} seq={letter.stream_seq} "
+                    f"attempts={letter.attempts}  {letter.error[:120]}"
+                )
         if not letters and not options["json"]:
             self.stdout.write("No dead letters.")
 
@@ -87,8 +90,10 @@ class Command(BaseCommand):
         for letter in letters:
             if action == "replay":
                 new_seq = await deadletters.replay(js, letter)
-                self.stdout.write(f"Replayed {letter.seq} to {letter.event} for actor {letter.actor} "
-                                  f"(stream seq {new_seq}).")
+                self.stdout.write(
+                    f"Replayed {letter.seq} to {letter.event} for actor {letter.actor} "
+                    f"(stream seq {new_seq})."
+                )
             else:
                 await deadletters.delete(js, letter.seq)
                 self.stdout.write(f"Purged {letter.seq}.")

@@ -59,22 +59,47 @@ class Command(BaseCommand):
     help = "Run the registered actors: pull their events from NATS JetStream and handle them."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--actor", action="append", dest="actors", metavar="NAME",
-                            help="Run only this actor (repeatable). Default: all registered actors.")
-        parser.add_argument("--max-jobs", type=positive_int, default=None,
-                            help="Jobs at once in this process across all actors (default: "
-                                 "the sum of the actors' max_jobs).")
-        parser.add_argument("--batch", type=positive_int, default=None,
-                            help="Messages per pull request (default: each actor's max_jobs).")
-        parser.add_argument("--burst", action="store_true",
-                            help="Exit once no messages are left (for cron jobs and tests).")
-        parser.add_argument("--no-register", action="store_false", dest="register",
-                            help="Do not create or update streams and consumers; use existing ones.")
-        parser.add_argument("--loop", choices=("auto", "asyncio", "uvloop"), default="auto",
-                            help="Event loop: uvloop when installed (auto, the default), or asyncio.")
-        parser.add_argument("--shutdown-timeout", type=positive_float, default=None,
-                            help="Seconds running jobs get to finish after SIGINT/SIGTERM "
-                                 "(default: WALNATS['SHUTDOWN_TIMEOUT'], 30).")
+        parser.add_argument(
+            "--actor",
+            action="append",
+            dest="actors",
+            metavar="NAME",
+            help="Run only this actor (repeatable). Default: all registered actors.",
+        )
+        parser.add_argument(
+            "--max-jobs",
+            type=positive_int,
+            default=None,
+            help="Jobs at once in this process across all actors (default: the sum of the actors' max_jobs).",
+        )
+        parser.add_argument(
+            "--batch",
+            type=positive_int,
+            default=None,
+            help="Messages per pull request (default: each actor's max_jobs).",
+        )
+        parser.add_argument(
+            "--burst", action="store_true", help="Exit once no messages are left (for cron jobs and tests)."
+        )
+        parser.add_argument(
+            "--no-register",
+            action="store_false",
+            dest="register",
+            help="Do not create or update streams and consumers; use existing ones.",
+        )
+        parser.add_argument(
+            "--loop",
+            choices=("auto", "asyncio", "uvloop"),
+            default="auto",
+            help="Event loop: uvloop when installed (auto, the default), or asyncio.",
+        )
+        parser.add_argument(
+            "--shutdown-timeout",
+            type=positive_float,
+            default=None,
+            help="Seconds running jobs get to finish after SIGINT/SIGTERM "
+            "(default: WALNATS['SHUTDOWN_TIMEOUT'], 30).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -83,9 +108,14 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         if not actors:
             raise CommandError("No actors are registered; add some in an app's actors.py.")
-        worker = Worker(actors, batch=options["batch"], max_jobs=options["max_jobs"],
-                        burst=options["burst"], register=options["register"],
-                        shutdown_timeout=options["shutdown_timeout"])
+        worker = Worker(
+            actors,
+            batch=options["batch"],
+            max_jobs=options["max_jobs"],
+            burst=options["burst"],
+            register=options["register"],
+            shutdown_timeout=options["shutdown_timeout"],
+        )
         # Django, the registry and the handlers are loaded for good: keep them out of every
         # garbage collection the message traffic triggers.
         gc.collect()
@@ -111,8 +141,10 @@ class Command(BaseCommand):
             nonlocal signals_seen
             signals_seen += 1
             if signals_seen == 1:
-                logger.info("Received %s, shutting down gracefully (press Ctrl+C again to force)",
-                            signal.Signals(signum).name)
+                logger.info(
+                    "Received %s, shutting down gracefully (press Ctrl+C again to force)",
+                    signal.Signals(signum).name,
+                )
                 worker.stop()
             else:
                 logger.warning("Received %s again, exiting now", signal.Signals(signum).name)

@@ -98,8 +98,16 @@ class Output:
 class Child:
     """A subprocess in its own process group whose output is forwarded line by line."""
 
-    def __init__(self, name: str, args: list[str], *, env: dict[str, str], cwd: Path,
-                 ready_marker: str | None, output: Output) -> None:
+    def __init__(
+        self,
+        name: str,
+        args: list[str],
+        *,
+        env: dict[str, str],
+        cwd: Path,
+        ready_marker: str | None,
+        output: Output,
+    ) -> None:
         self.name = name
         self.args = args
         self.env = env
@@ -119,8 +127,16 @@ class Child:
         # Own process group: a terminal's Ctrl-C reaches only runexample, which then sends
         # each child exactly one SIGTERM (a second signal makes runactors and uvicorn force-quit).
         self.process = subprocess.Popen(
-            self.args, cwd=self.cwd, env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True, errors="replace", bufsize=1, process_group=0,
+            self.args,
+            cwd=self.cwd,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            bufsize=1,
+            process_group=0,
         )
         if self.ready_marker is None:
             self.ready.set()
@@ -152,9 +168,17 @@ class Child:
 class Supervisor:
     """Start NATS (optional), the actors and the web server; stop them in reverse order."""
 
-    def __init__(self, *, nats: NatsServer | None, workers: list[Child], web: Child,
-                 web_check: tuple[str, int], output: Output, banner: Callable[[], str],
-                 worker_grace: float) -> None:
+    def __init__(
+        self,
+        *,
+        nats: NatsServer | None,
+        workers: list[Child],
+        web: Child,
+        web_check: tuple[str, int],
+        output: Output,
+        banner: Callable[[], str],
+        worker_grace: float,
+    ) -> None:
         self.nats = nats
         self.workers = workers
         self.web = web
@@ -194,17 +218,25 @@ class Supervisor:
 
     def _start_and_watch(self) -> str | None:
         if self.nats is not None:
-            self.say(f"Starting nats-server on {self.nats.url} (store {self.nats.store_dir}, "
-                     f"log {self.nats.log_file})")
+            self.say(
+                f"Starting nats-server on {self.nats.url} (store {self.nats.store_dir}, "
+                f"log {self.nats.log_file})"
+            )
             try:
                 self.nats.start()
             except (OSError, RuntimeError, TimeoutError) as exc:
                 return f"nats-server did not start: {exc}"
         for child in self.children:
             child.start()
-        self.say("pids: " + " ".join(
-            [*([f"nats-server={self.nats.process.pid}"] if self.nats and self.nats.process else []),
-             *(f"{child.name}={child.pid}" for child in self.children)]))
+        self.say(
+            "pids: "
+            + " ".join(
+                [
+                    *([f"nats-server={self.nats.process.pid}"] if self.nats and self.nats.process else []),
+                    *(f"{child.name}={child.pid}" for child in self.children),
+                ]
+            )
+        )
         ready = False
         deadline = time.monotonic() + READY_TIMEOUT
         while not self.signals:
@@ -217,11 +249,15 @@ class Supervisor:
             elif not ready and time.monotonic() > deadline:
                 ready = True  # warn once, keep running: the workers may be waiting for NATS
                 waiting = [c.name for c in self.children if not c.ready.is_set()] or [self.web.name]
-                self.say(f"Not ready after {READY_TIMEOUT:g}s, still waiting for: {', '.join(waiting)} "
-                         f"(workers log {WORKER_STARTED!r} once connected to NATS). {READY_LINE}")
+                self.say(
+                    f"Not ready after {READY_TIMEOUT:g}s, still waiting for: {', '.join(waiting)} "
+                    f"(workers log {WORKER_STARTED!r} once connected to NATS). {READY_LINE}"
+                )
             time.sleep(POLL_INTERVAL)
-        self.say(f"Received {signal.Signals(self.signals[0]).name}, stopping "
-                 "(press Ctrl+C again to kill everything at once)")
+        self.say(
+            f"Received {signal.Signals(self.signals[0]).name}, stopping "
+            "(press Ctrl+C again to kill everything at once)"
+        )
         return None
 
     def _check_alive(self) -> str | None:
@@ -287,22 +323,35 @@ class Supervisor:
 
 
 class Command(BaseCommand):
-    help = ("Run the example end to end: embedded nats-server (unless NATS_URL is set), migrations, "
-            "`runactors` workers and uvicorn. Ctrl+C stops everything.")
+    help = (
+        "Run the example end to end: embedded nats-server (unless NATS_URL is set), migrations, "
+        "`runactors` workers and uvicorn. Ctrl+C stops everything."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--host", default="127.0.0.1",
-                            help="Address uvicorn binds to (default 127.0.0.1; others must be in "
-                                 "DJANGO_ALLOWED_HOSTS).")
+        parser.add_argument(
+            "--host",
+            default="127.0.0.1",
+            help="Address uvicorn binds to (default 127.0.0.1; others must be in DJANGO_ALLOWED_HOSTS).",
+        )
         parser.add_argument("--port", type=port_number, default=8000, help="HTTP port (default 8000).")
-        parser.add_argument("--nats-port", type=port_number, default=4222,
-                            help="Port of the embedded nats-server (default 4222; unused with NATS_URL).")
-        parser.add_argument("--workers", type=positive_int, default=2,
-                            help="Number of `runactors` processes (default 2).")
-        parser.add_argument("--data-dir", type=Path, default=Path(settings.BASE_DIR) / "var",
-                            help="Where the embedded nats-server keeps its JetStream store (DATA_DIR/nats) "
-                                 "and log, so data survives restarts (default: var/ of the project). "
-                                 "The database is DATABASE_URL's.")
+        parser.add_argument(
+            "--nats-port",
+            type=port_number,
+            default=4222,
+            help="Port of the embedded nats-server (default 4222; unused with NATS_URL).",
+        )
+        parser.add_argument(
+            "--workers", type=positive_int, default=2, help="Number of `runactors` processes (default 2)."
+        )
+        parser.add_argument(
+            "--data-dir",
+            type=Path,
+            default=Path(settings.BASE_DIR) / "var",
+            help="Where the embedded nats-server keeps its JetStream store (DATA_DIR/nats) "
+            "and log, so data survives restarts (default: var/ of the project). "
+            "The database is DATABASE_URL's.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         host: str = options["host"]
@@ -322,46 +371,75 @@ class Command(BaseCommand):
             if not port_is_free("127.0.0.1", nats_port):
                 raise CommandError(
                     f"Port {nats_port} is in use (a nats-server already running?). Use it with "
-                    f"NATS_URL=nats://127.0.0.1:{nats_port}, or pass --nats-port.")
+                    f"NATS_URL=nats://127.0.0.1:{nats_port}, or pass --nats-port."
+                )
             data_dir.mkdir(parents=True, exist_ok=True)
-            nats = NatsServer(port=nats_port, store_dir=data_dir / "nats",
-                              log_file=data_dir / "nats-server.log", own_process_group=True)
+            nats = NatsServer(
+                port=nats_port,
+                store_dir=data_dir / "nats",
+                log_file=data_dir / "nats-server.log",
+                own_process_group=True,
+            )
             nats_url = nats.url
 
         call_command("migrate", interactive=False, verbosity=options["verbosity"])
         has_superuser = get_user_model().objects.filter(is_superuser=True).exists()
         connections.close_all()
 
-        env = {**os.environ, "NATS_URL": nats_url, "PYTHONUNBUFFERED": "1",
-               "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE") or settings.SETTINGS_MODULE}
+        env = {
+            **os.environ,
+            "NATS_URL": nats_url,
+            "PYTHONUNBUFFERED": "1",
+            "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE") or settings.SETTINGS_MODULE,
+        }
         output = Output(self.stdout, width=max(len("runexample"), len(f"actors.{options['workers']}")))
-        workers = [Child(f"actors.{n}", [sys.executable, "-m", "django", "runactors"], env=env, cwd=base_dir,
-                         ready_marker=WORKER_STARTED, output=output)
-                   for n in range(1, options["workers"] + 1)]
-        web = Child("web", self._uvicorn_args(host, port), env=env, cwd=base_dir, ready_marker=None,
-                    output=output)
+        workers = [
+            Child(
+                f"actors.{n}",
+                [sys.executable, "-m", "django", "runactors"],
+                env=env,
+                cwd=base_dir,
+                ready_marker=WORKER_STARTED,
+                output=output,
+            )
+            for n in range(1, options["workers"] + 1)
+        ]
+        web = Child(
+            "web", self._uvicorn_args(host, port), env=env, cwd=base_dir, ready_marker=None, output=output
+        )
         base_url = f"http://{url_host(host)}:{port}"
 
         def banner() -> str:
-            nats_text = (f"{nats_url} (embedded, store {nats.store_dir})" if nats else
-                         f"{nats_url} (from NATS_URL)")
-            admin = ("" if has_superuser else
-                     "\n  No admin user yet: create one with `python manage.py createsuperuser`.")
-            return (f"Ready.\n"
-                    f"  Web:      {base_url}/  (admin: {base_url}/admin/){admin}\n"
-                    f"  NATS:     {nats_text}\n"
-                    f"  Actors:   {len(workers)} runactors process(es)\n"
-                    f"  Database: {database}\n"
-                    f"  Try:\n"
-                    f"    curl -X POST {base_url}/count-words -H 'Content-Type: application/json' "
-                    f"-d '{{\"text\": \"some random text\"}}'\n"
-                    f"    curl -X POST {base_url}/sign-up -H 'Content-Type: application/json' "
-                    f"-d '{{\"email\": \"ada@example.com\", \"name\": \"Ada\"}}'\n"
-                    f"  {READY_LINE}")
+            nats_text = (
+                f"{nats_url} (embedded, store {nats.store_dir})" if nats else f"{nats_url} (from NATS_URL)"
+            )
+            admin = (
+                ""
+                if has_superuser
+                else "\n  No admin user yet: create one with `python manage.py createsuperuser`."
+            )
+            return (
+                f"Ready.\n"
+                f"  Web:      {base_url}/  (admin: {base_url}/admin/){admin}\n"
+                f"  NATS:     {nats_text}\n"
+                f"  Actors:   {len(workers)} runactors process(es)\n"
+                f"  Database: {database}\n"
+                f"  Try:\n"
+                f"    curl -X POST {base_url}/count-words -H 'Content-Type: application/json' "
+                f'-d \'{{"text": "some random text"}}\'\n'
+                f"    curl -X POST {base_url}/sign-up -H 'Content-Type: application/json' "
+                f'-d \'{{"email": "ada@example.com", "name": "Ada"}}\'\n'
+                f"  {READY_LINE}"
+            )
 
         supervisor = Supervisor(
-            nats=nats, workers=workers, web=web, web_check=(url_host(host).strip("[]"), port),
-            output=output, banner=banner, worker_grace=walnats_settings.SHUTDOWN_TIMEOUT + KILL_MARGIN,
+            nats=nats,
+            workers=workers,
+            web=web,
+            web_check=(url_host(host).strip("[]"), port),
+            output=output,
+            banner=banner,
+            worker_grace=walnats_settings.SHUTDOWN_TIMEOUT + KILL_MARGIN,
         )
         supervisor.run()
 
@@ -372,16 +450,30 @@ class Command(BaseCommand):
         if not db["ENGINE"].endswith("sqlite3"):
             return f"{db['ENGINE'].rsplit('.', 1)[-1]} {name}"
         if name in ("", ":memory:") or "mode=memory" in name:
-            raise CommandError("The default database is in-memory SQLite, which the web server and the "
-                               "actors cannot share; set DATABASE_URL, e.g. sqlite:////tmp/example.sqlite3.")
+            raise CommandError(
+                "The default database is in-memory SQLite, which the web server and the "
+                "actors cannot share; set DATABASE_URL, e.g. sqlite:////tmp/example.sqlite3."
+            )
         Path(name).parent.mkdir(parents=True, exist_ok=True)
         return f"sqlite {name}"
 
     @staticmethod
     def _uvicorn_args(host: str, port: int) -> list[str]:
         module, _, attribute = str(settings.ASGI_APPLICATION).rpartition(".")
-        args = [sys.executable, "-m", "uvicorn", f"{module}:{attribute}", "--host", host, "--port", str(port),
-                "--lifespan", "on", "--timeout-graceful-shutdown", str(WEB_GRACEFUL_SHUTDOWN)]
+        args = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            f"{module}:{attribute}",
+            "--host",
+            host,
+            "--port",
+            str(port),
+            "--lifespan",
+            "on",
+            "--timeout-graceful-shutdown",
+            str(WEB_GRACEFUL_SHUTDOWN),
+        ]
         if importlib.util.find_spec("uvloop") is not None:
             args += ["--loop", "uvloop"]
         if importlib.util.find_spec("httptools") is not None:

@@ -1,6 +1,7 @@
 """Shared helpers of the benchmark scripts: processes, NATS, statistics and tables.
 
-Nothing here imports Django; scripts that need it call `setup_django()`.
+Nothing here imports Django (nor walnats_django, which imports it) at import time; scripts
+that need it call `setup_django()`.
 """
 
 from __future__ import annotations
@@ -10,17 +11,18 @@ import asyncio
 import contextlib
 import json
 import os
-import queue
 import signal
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from walnats_django.testing import OutputLines
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -299,48 +301,33 @@ class Proc:
     """A subprocess whose combined output is collected line by line (with arrival times)."""
 
     def __init__(self, args: list[str], *, env: dict[str, str] | None = None, name: str = "") -> None:
+        from walnats_django.testing import OutputLines
+
         self.name = name or Path(args[1] if len(args) > 1 else args[0]).name
         self.args = args
         self.started_at = time.monotonic()
         self.process = subprocess.Popen(
             args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
         )
-        self.lines: list[tuple[float, str]] = []
-        self._new: queue.Queue[None] = queue.Queue()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
+        self.output: OutputLines = OutputLines(self.process, name=self.name, show_last=40)
 
     @property
     def pid(self) -> int:
         return self.process.pid
 
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.append((time.monotonic(), line.rstrip("\n")))
-            self._new.put(None)
+    @property
+    def lines(self) -> list[str]:
+        return self.output.lines
 
     def wait_for_line(self, needle: str, timeout: float = 30.0) -> float:
-        """Block until a line containing `needle` appears; return its arrival time (monotonic)."""
-        deadline = time.monotonic() + timeout
-        seen = 0
-        while True:
-            for at, line in self.lines[seen:]:
-                if needle in line:
-                    return at
-            seen = len(self.lines)
-            if self.process.poll() is not None and seen == len(self.lines):
-                raise RuntimeError(
-                    f"{self.name} exited with {self.process.returncode} before {needle!r}:\n{self.log()}"
-                )
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError(f"{self.name}: no line with {needle!r} within {timeout}s:\n{self.log()}")
-            with contextlib.suppress(queue.Empty):
-                self._new.get(timeout=min(remaining, 0.2))
+        """Block until a line containing `needle` appears; return its arrival time (monotonic).
+
+        `TimeoutError`, or `ProcessExited` (a RuntimeError) when the process ended first.
+        """
+        return self.output.times[self.output.wait_for(needle, timeout)]
 
     def log(self, last: int = 40) -> str:
-        return "\n".join(line for _, line in self.lines[-last:])
+        return self.output.log(last)
 
     def stop(self, timeout: float = 15.0) -> int:
         """SIGTERM, then SIGKILL after `timeout`; returns the exit code."""
@@ -351,7 +338,7 @@ class Proc:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        self._reader.join(timeout=5)
+        self.output.join(timeout=5)
         return self.process.returncode
 
     def __enter__(self) -> Proc:

@@ -93,7 +93,7 @@ def profile_request(url: str, out_dir: Path, seconds: float, rate: int, top: int
             print(f"\n===== request scenario: {name} (1,000 in flight) =====")
             print(finish_recording(spy, out_dir / f"request-{name}.raw", "walnats_django", top))
         requester.wait_for_line("profile load done", timeout=60)
-        print("\n" + next(line for _, line in requester.lines if "profile load done" in line))
+        print("\n" + next(line for line in requester.lines if "profile load done" in line))
     finally:
         requester.stop()
         worker.stop()

@@ -1,5 +1,6 @@
 """Settings of the example project; every value can come from the environment."""
 
+import os
 import warnings
 from pathlib import Path
 
@@ -53,10 +54,15 @@ TEMPLATES = [
 ASGI_APPLICATION = "project.asgi.application"
 WSGI_APPLICATION = "project.wsgi.application"
 
-DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'var' / 'db.sqlite3'}")}
+# var/ (ignored by git) holds local state: the default SQLite database, runexample's NATS store.
+VAR_DIR = BASE_DIR / "var"
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
+if "DATABASE_URL" not in os.environ:
+    # SQLite makes the file but not its directory: `migrate` on a fresh clone needs var/ to exist.
+    VAR_DIR.mkdir(exist_ok=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "var" / "static"
+STATIC_ROOT = VAR_DIR / "static"
 # Serve straight from the apps' static folders: no collectstatic step for the example, so
 # STATIC_ROOT (for a collectstatic run) may well not exist.
 WHITENOISE_USE_FINDERS = True

@@ -30,7 +30,7 @@ from django.db import connections
 
 from walnats_django.conf import walnats_settings
 from walnats_django.management.commands.runactors import positive_int
-from walnats_django.testing import NatsServer
+from walnats_django.testing import NatsServer, OutputLines
 
 #: Printed once the web server accepts connections and every worker reported in.
 READY_LINE = "Press Ctrl+C to stop."
@@ -116,7 +116,7 @@ class Child:
         self.output = output
         self.ready = threading.Event()
         self.process: subprocess.Popen[str] | None = None
-        self._reader: threading.Thread | None = None
+        self._output: OutputLines | None = None
 
     @property
     def pid(self) -> int:
@@ -140,17 +140,13 @@ class Child:
         )
         if self.ready_marker is None:
             self.ready.set()
-        self._reader = threading.Thread(target=self._forward, name=f"runexample-{self.name}", daemon=True)
-        self._reader.start()
+        # Lines are forwarded, not kept: runexample may run for days.
+        self._output = OutputLines(self.process, name=self.name, on_line=self._forward, keep=False)
 
-    def _forward(self) -> None:
-        assert self.process is not None
-        assert self.process.stdout is not None
-        for raw in self.process.stdout:
-            line = raw.rstrip("\n")
-            if self.ready_marker is not None and self.ready_marker in line:
-                self.ready.set()
-            self.output.line(self.name, line)
+    def _forward(self, line: str) -> None:
+        if self.ready_marker is not None and self.ready_marker in line:
+            self.ready.set()
+        self.output.line(self.name, line)
 
     def returncode(self) -> int | None:
         return None if self.process is None else self.process.poll()
@@ -161,8 +157,8 @@ class Child:
 
     def finish(self) -> None:
         """After exit: let the reader forward what is left in the pipe."""
-        if self._reader is not None:
-            self._reader.join(timeout=5)
+        if self._output is not None:
+            self._output.join(timeout=5)
 
 
 class Supervisor:

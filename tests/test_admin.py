@@ -25,10 +25,11 @@ from pytest_django.fixtures import Settings as SettingsWrapper
 
 import walnats_django
 from walnats_django import Actor, Event, Limits, registry
-from walnats_django.admin import NOT_CREATED, redact, scrub
-from walnats_django.connection import close_connection, get_connection
+from walnats_django.admin import NOT_CREATED, scrub
+from walnats_django.client import close_connection, get_connection
 from walnats_django.introspection import ConsumerStats, StreamStats, consumer_stats, stream_stats
 from walnats_django.jetstream import ensure_consumer, ensure_stream
+from walnats_django.servers import redact
 from walnats_django.sync import run_sync
 from walnats_django.testing import NatsServer, free_port
 
@@ -115,9 +116,9 @@ def jetstream_state(nats_server: NatsServer, fresh_connection: None, admin_event
         await ensure_stream(conn.js, STATS)
         await ensure_consumer(conn.js, STATS_ACTOR)
         await ensure_stream(conn.js, HALF)
-        # sync=True: returns once JetStream stored the message, so the counts are settled.
-        await walnats_django.emit(STATS, "one", sync=True)
-        await walnats_django.emit(STATS, "two", sync=True)
+        # wait=True: returns once JetStream stored the message, so the counts are settled.
+        await walnats_django.emit(STATS, "one", wait=True)
+        await walnats_django.emit(STATS, "two", wait=True)
 
     async def clean() -> None:
         for event in (STATS, HALF):

@@ -9,12 +9,15 @@ from typing import Any
 
 import pytest
 from django.core.checks import Error
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.test import override_settings
+from pytest_django.fixtures import Settings as SettingsWrapper
 
 from walnats_django import Actor, Event, registry
 from walnats_django.checks import check_registry, check_settings
+from walnats_django.client.connect import server_urls
 
 
 def handler(text: str) -> None:
@@ -160,7 +163,7 @@ def test_e011_non_str_keys_do_not_crash() -> None:
     "servers",
     [
         "http://nats:4222",
-        "nats-1:4222",
+        "nats://nats-1:port",
         "",
         " , ",
         [],
@@ -178,10 +181,24 @@ def test_e012_bad_servers(servers: object) -> None:
 
 
 def test_e012_from_nats_url(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("NATS_URL", "nats://a:4222,localhost:4222")
+    monkeypatch.setenv("NATS_URL", "nats://a:4222,http://b:4222")
     (error,) = settings_errors({})
     assert error.id == "walnats_django.E012"
-    assert "'localhost:4222'" in error.msg
+    assert "'http://b:4222'" in error.msg
+
+
+@pytest.mark.parametrize("servers", ["localhost:4222", "nats-1", "nats://a:4222,b:4222", ["tls://x", "c:1"]])
+def test_host_port_without_a_scheme_is_accepted_as_nats_py_reads_it(servers: object) -> None:
+    assert settings_errors({"SERVERS": servers}) == []
+
+
+def test_the_runtime_refuses_what_e012_refuses(settings: SettingsWrapper) -> None:
+    settings.WALNATS = {"SERVERS": ["http://user:s3cret@nats:4222"]}
+    with pytest.raises(ImproperlyConfigured, match=r"not a nats://.*E012") as caught:
+        server_urls()
+    assert "s3cret" not in str(caught.value)
+    settings.WALNATS = {"SERVERS": "localhost:4222, nats://b:1"}
+    assert server_urls() == ["nats://localhost:4222", "nats://b:1"]
 
 
 def test_e012_hides_passwords() -> None:

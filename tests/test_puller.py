@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import types
 
-from walnats_django.puller import Puller, _Pull
+from walnats_django.worker.puller import Puller, _Pull
 
 
 def _puller(batch: int, *, no_wait: bool = False) -> Puller:

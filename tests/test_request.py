@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 
 import pytest
 from django.test import override_settings
 
 import walnats_django
 from project.example.events import COUNT_WORDS
-from tests.conftest import WorkerProcess
+from tests.helpers import StartWorker, WorkerProcess
 from tests.testapp.events import ECHO, FAIL, INBOX_ECHO, LONELY
 from walnats_django import (
     Event,
@@ -23,7 +22,7 @@ from walnats_django import (
     RemoteError,
     RequestTimeout,
 )
-from walnats_django.connection import close_connection, get_connection
+from walnats_django.client import close_connection, get_connection
 from walnats_django.jetstream import ensure_stream
 
 pytestmark = pytest.mark.usefixtures("worker")
@@ -120,14 +119,14 @@ async def test_timeout_is_request_timeout(worker: WorkerProcess) -> None:
     await conn.js.purge_stream(SLOW.stream_name)
 
 
-async def test_a_custom_inbox_prefix_end_to_end(start_worker: Callable[..., WorkerProcess]) -> None:
+async def test_a_custom_inbox_prefix_end_to_end(start_worker: StartWorker) -> None:
     prefix = "walnats-test-inbox"  # outside _INBOX: a worker with the default would refuse it
     custom = start_worker("--actor", "inbox-echo", extra_env={"WALNATS_TEST_INBOX_PREFIX": prefix})
     try:
         with override_settings(WALNATS={"REQUEST_TIMEOUT": 4.0, "INBOX_PREFIX": prefix}):
             await close_connection()
             conn = await get_connection(2)
-            assert conn.inbox.startswith(f"{prefix}.")
+            assert conn.mux.inbox.startswith(f"{prefix}.")
             assert await walnats_django.request(INBOX_ECHO, "hello", timeout=4) == "hello"
             await close_connection()
         # A requester on the default prefix is refused by that worker (unsafe reply subject).

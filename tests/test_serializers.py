@@ -23,7 +23,6 @@ from walnats_django.serializers import (
     decode,
     encode,
     get_serializer,
-    type_label,
 )
 
 
@@ -350,13 +349,6 @@ def test_decode_does_not_type_check_custom_serializers() -> None:
             return int(data)
 
     assert decode(Number(), str, b"12", "payload") == 12
-
-
-def test_type_label() -> None:
-    assert type_label(int) == "int"
-    assert type_label(None) == "None"
-    assert type_label(User) == "User"
-    assert type_label(list[int]) == "list"
 
 
 @pytest.mark.parametrize("value", [0, 7, -3, 2**70, -(2**70), True, False, 1.5, "x", None, [1, 2], {"a": 1}])

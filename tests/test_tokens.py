@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import types
-
-from walnats_django.connection import TOKEN_RANDOM_BYTES, Connection
-
-
-def _connection() -> Connection:
-    nc = types.SimpleNamespace(jetstream=lambda: None)
-    return Connection(nc, "_INBOX.test")  # type: ignore[arg-type]
+from walnats_django.client.tokens import TOKEN_RANDOM_BYTES, ReplyTokens
 
 
 def test_tokens_are_unique_and_carry_fresh_random_bits_across_pool_refills() -> None:
-    conn = _connection()
-    tokens = [conn._token() for _ in range(3 * 512 + 7)]
+    source = ReplyTokens()
+    tokens = [source.next() for _ in range(3 * 512 + 7)]
     assert len(set(tokens)) == len(tokens)
     randoms = [t[-2 * TOKEN_RANDOM_BYTES :] for t in tokens]
     assert all(len(r) == 12 and int(r, 16) >= 0 for r in randoms)
@@ -24,5 +17,5 @@ def test_tokens_are_unique_and_carry_fresh_random_bits_across_pool_refills() -> 
 
 
 def test_two_connections_draw_different_random_bits() -> None:
-    first, second = _connection(), _connection()
-    assert first._token()[1:] != second._token()[1:]
+    first, second = ReplyTokens(), ReplyTokens()
+    assert first.next()[1:] != second.next()[1:]

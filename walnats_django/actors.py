@@ -10,16 +10,16 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Generic, TypeVar
 
 from .events import Event
+from .validation import positive_number_problem
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 
-def _positive(owner: str, name: str, value: object, *, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
-        raise ValueError(f"{owner}: {name} must be a positive number, got {value!r}.")
+def _require_positive(owner: str, name: str, value: object, *, integer: bool = False) -> None:
+    problem = positive_number_problem(value, integer=integer, what=f"{owner}: {name}")
+    if problem is not None:
+        raise ValueError(problem)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,13 +53,11 @@ class Actor(Generic[T, R]):
             raise TypeError(f"{owner}: event must be an Event, got {type(self.event).__name__}.")
         if not callable(self.handler):
             raise TypeError(f"{owner}: handler must be callable, got {self.handler!r}.")
-        _positive(owner, "ack_wait", self.ack_wait)
-        _positive(owner, "job_timeout", self.job_timeout)
+        _require_positive(owner, "ack_wait", self.ack_wait)
+        _require_positive(owner, "job_timeout", self.job_timeout)
         for field in ("max_attempts", "max_ack_pending", "max_jobs"):
-            _positive(owner, field, getattr(self, field), allow_none=field == "max_attempts")
-            value = getattr(self, field)
-            if value is not None and not isinstance(value, int):
-                raise ValueError(f"{owner}: {field} must be an int, got {value!r}.")
+            if field != "max_attempts" or self.max_attempts is not None:
+                _require_positive(owner, field, getattr(self, field), integer=True)
         if isinstance(self.retry_delay, str | bytes) or not isinstance(self.retry_delay, Iterable):
             raise ValueError(f"{owner}: retry_delay must be a sequence of seconds, got {self.retry_delay!r}.")
         delays = tuple(self.retry_delay)
@@ -74,6 +72,10 @@ class Actor(Generic[T, R]):
         return inspect.iscoroutinefunction(self.handler) or inspect.iscoroutinefunction(
             getattr(self.handler, "__call__", None)  # noqa: B004
         )
+
+    def __str__(self) -> str:
+        """How system checks and logs name it: `actor 'send-welcome' of event 'user-created'`."""
+        return f"actor {self.name!r} of event {self.event.name!r}"
 
     def retry_delay_for(self, attempt: int) -> float:
         """Delay before the retry that follows failed attempt `attempt` (1-based)."""

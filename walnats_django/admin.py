@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
@@ -24,13 +23,15 @@ from django.urls import URLPattern, path
 from django.utils.text import capfirst
 
 from .actors import Actor
+from .client import get_connection
+from .client.pubacks import jetstream_disabled
 from .conf import walnats_settings
-from .connection import get_connection
 from .errors import NatsUnavailable
 from .events import Event, Limits
 from .introspection import ConsumerStats, EventStats, StreamStats, all_event_stats
 from .models import RegisteredEvent
 from .registry import registry
+from .servers import redact
 from .sync import run_sync
 
 logger = logging.getLogger("walnats_django.admin")
@@ -164,6 +165,8 @@ class RegisteredEventAdmin(_ModelAdmin):
             conn = await asyncio.wait_for(asyncio.shield(connecting), self.connect_timeout + 0.25)
         except TimeoutError:
             raise NatsUnavailable(f"no connection to NATS within {self.connect_timeout:g}s.") from None
+        if not conn.jetstream_enabled:
+            raise jetstream_disabled()
         url = conn.nc.connected_url
         js = conn.nc.jetstream(timeout=self.lookup_timeout)
         async with asyncio.timeout(self.lookup_timeout + 0.25):
@@ -230,13 +233,7 @@ def limit_rows(limits: Limits) -> list[tuple[str, str]]:
     ]
 
 
-_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)[^/\s]*@")
 _SECRET_OPTIONS = ("user", "password", "token", "nkeys_seed_str", "user_jwt", "signature")
-
-
-def redact(url: str) -> str:
-    """`url` without its user:password or token part."""
-    return _USERINFO.sub(r"\g<scheme>***@", url)
 
 
 def scrub(text: str) -> str:

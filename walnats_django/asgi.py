@@ -6,7 +6,7 @@ import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from .connection import close_connection
+from .client import close_connection
 
 logger = logging.getLogger("walnats_django.asgi")
 

@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import inspect
-import math
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import SplitResult, urlsplit
 
 from django.apps import AppConfig
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, register
 
+from .client.credentials import NKEYS_MISSING, nkeys_missing
 from .conf import DEFAULTS, RESERVED_CONNECT_OPTIONS, Settings
-from .connection import NKEYS_MISSING, nkeys_missing
 from .registry import registry
-
-NATS_SCHEMES = frozenset({"nats", "tls", "ws", "wss"})
+from .servers import server_url_problem
+from .validation import positive_number_problem
 
 
 @register("walnats_django")
@@ -50,11 +48,11 @@ def check_settings(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
     errors += _check_servers(raw.get("SERVERS"))
     errors += _check_connect_options(raw.get("CONNECT_OPTIONS", {}))
     for key in ("REQUEST_TIMEOUT", "CONNECT_TIMEOUT", "SHUTDOWN_TIMEOUT"):
-        value = raw.get(key, DEFAULTS[key])
-        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
+        problem = positive_number_problem(raw.get(key, DEFAULTS[key]), what=f"WALNATS[{key!r}]")
+        if problem is not None:
             errors.append(
                 Error(
-                    f"WALNATS[{key!r}] must be a positive number of seconds, got {value!r}.",
+                    f"{problem} It is in seconds.",
                     hint=f"The default is {DEFAULTS[key]}.",
                     id="walnats_django.E014",
                 )
@@ -110,19 +108,12 @@ def _check_servers(value: object) -> list[CheckMessage]:
                 id="walnats_django.E012",
             )
         ]
-    errors: list[CheckMessage] = []
-    for url in value:
-        parts = _split(url)
-        if parts is None or parts.scheme not in NATS_SCHEMES or not parts.hostname:
-            shown = _redact(url)
-            errors.append(
-                Error(
-                    f"NATS server URL {shown!r} is not a nats://, tls://, ws:// or wss:// URL.",
-                    hint="For example 'nats://127.0.0.1:4222'.",
-                    id="walnats_django.E012",
-                )
-            )
-    return errors
+    problems = (server_url_problem(url) for url in value)
+    return [
+        Error(problem, hint="For example 'nats://127.0.0.1:4222'.", id="walnats_django.E012")
+        for problem in problems
+        if problem is not None
+    ]
 
 
 def _check_connect_options(value: object) -> list[CheckMessage]:
@@ -162,24 +153,3 @@ def _is_inbox_prefix(value: object) -> bool:
     from .names import is_subject
 
     return isinstance(value, str) and is_subject(value)
-
-
-def _split(url: object) -> SplitResult | None:
-    if not isinstance(url, str):
-        return None
-    try:
-        return urlsplit(url)
-    except ValueError:  # e.g. an unclosed IPv6 bracket: a check must report it, not crash
-        return None
-
-
-def _redact(url: object) -> object:
-    if not isinstance(url, str):
-        return url
-    parts = _split(url)
-    if parts is None:
-        scheme, sep, rest = url.partition("://")
-        return f"{scheme}://***@{rest.rpartition('@')[2]}" if sep and "@" in rest else url
-    if parts.password:
-        return url.replace(f":{parts.password}@", ":***@")
-    return url

@@ -18,7 +18,7 @@ from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import NotFoundError
 
-from .errors import WalnatsError
+from .errors import DeadLetterError
 from .wire import (
     HEADER_ACCEPT_ERRORS,
     HEADER_DEADLINE,
@@ -46,10 +46,6 @@ _DROPPED_HEADERS = {
     HEADER_MSG_ID,
     HEADER_REPLAY_FOR,
 }
-
-
-class DeadLetterError(WalnatsError):
-    """A dead letter cannot be found or replayed; the message says why."""
 
 
 def stream_config() -> StreamConfig:

@@ -68,3 +68,15 @@ class RemoteError(WalnatsError):
 
 class NotARequestEvent(WalnatsError, TypeError):
     """`request()` needs an event made with `.with_response(...)`; use `emit()` otherwise."""
+
+
+class JetStreamDisabled(WalnatsError):
+    """The NATS server runs without JetStream; start it with `nats-server -js` (or in its config)."""
+
+
+class ConsumerLost(WalnatsError):
+    """An actor's consumer or stream vanished and registration is off; run without `--no-register`."""
+
+
+class DeadLetterError(WalnatsError):
+    """A dead letter cannot be found or replayed; the message says why."""

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 from functools import cached_property
 from typing import Any, Generic, TypeVar
 
 from .serializers import Serializer, get_serializer
+from .validation import positive_number_problem
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -30,13 +30,14 @@ class Limits:
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            if value is None:
-                continue
-            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
-                raise ValueError(f"Limits.{field.name} must be a positive number or None, got {value!r}.")
-            if field.name != "age" and not isinstance(value, int):
-                raise ValueError(f"Limits.{field.name} must be an int, got {value!r}.")
+            problem = positive_number_problem(
+                getattr(self, field.name),
+                integer=field.name != "age",
+                none_ok=True,
+                what=f"Limits.{field.name}",
+            )
+            if problem is not None:
+                raise ValueError(problem)
 
     def evolve(self, **changes: float | None) -> Limits:
         """A copy with some limits changed."""
@@ -79,6 +80,10 @@ class Event(Generic[T, R]):
         return dataclasses.replace(
             self, response_schema=schema, response_serializer=serializer, has_response=True
         )
+
+    def __str__(self) -> str:
+        """How system checks and logs name it: `event 'count-words'` (not the dataclass repr)."""
+        return f"event {self.name!r}"
 
     @property
     def subject(self) -> str:

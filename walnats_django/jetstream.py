@@ -7,7 +7,7 @@ from typing import Any
 
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DiscardPolicy, RetentionPolicy, StreamConfig
-from nats.js.errors import BadRequestError, NotFoundError
+from nats.js.errors import BadRequestError
 
 from .actors import Actor
 from .events import Event
@@ -64,12 +64,3 @@ async def ensure_stream(js: JetStreamContext, event: Event[Any, Any]) -> None:
 async def ensure_consumer(js: JetStreamContext, actor: Actor[Any, Any]) -> None:
     """Create or update the actor's durable consumer (its stream must exist)."""
     await js.add_consumer(actor.event.stream_name, consumer_config(actor))
-
-
-async def consumer_exists(js: JetStreamContext, actor: Actor[Any, Any]) -> bool:
-    """Whether the actor's durable consumer is present on the server."""
-    try:
-        await js.consumer_info(actor.event.stream_name, actor.name)
-    except NotFoundError:
-        return False
-    return True

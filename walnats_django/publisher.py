@@ -8,8 +8,9 @@ from typing import Any, TypeVar
 
 from nats.aio.msg import Msg
 
+from .client import get_connection
+from .client.pubacks import jetstream_disabled
 from .conf import walnats_settings
-from .connection import get_connection
 from .errors import NotARequestEvent, RemoteError
 from .events import Event
 from .names import event_name_problem, require_valid
@@ -40,22 +41,24 @@ async def emit(
     trace_id: str | None = None,
     delay: float | None = None,
     meta: Meta = None,
-    sync: bool = False,
+    wait: bool = False,
 ) -> None:
-    """Publish `message` for every actor of `event`; with `sync=True`, wait until JetStream stored it.
+    """Publish `message` for every actor of `event`; with `wait=True`, return once JetStream stored it.
 
-    Without `sync`, storage failures are logged (logger `walnats_django.connection`), not raised.
+    Without `wait`, storage failures are logged (logger `walnats_django.client`), not raised.
     """
     payload = _encode_payload(event, message)
     headers = build_headers(uid=uid, trace_id=trace_id, delay=delay, meta=meta)
     timeout = walnats_settings.REQUEST_TIMEOUT
     conn = await get_connection(timeout)
-    if sync:
-        await conn.publish_and_wait(
+    if not conn.jetstream_enabled:
+        raise jetstream_disabled()
+    if wait:
+        await conn.mux.publish_and_wait(
             event.subject, event.stream_name, payload, headers, timeout=timeout, expects_answer=False
         )
     else:
-        await conn.publish_emit(event.subject, event.stream_name, payload, headers or None)
+        await conn.mux.publish_emit(event.subject, event.stream_name, payload, headers or None)
 
 
 async def request(
@@ -84,8 +87,10 @@ async def request(
     headers = build_headers(uid=uid, trace_id=trace_id, delay=delay, meta=meta, deadline=deadline)
     started = time.monotonic()
     conn = await get_connection(timeout)
+    if not conn.jetstream_enabled:
+        raise jetstream_disabled()
     remaining = max(timeout - (time.monotonic() - started), 0.001) + (delay or 0)
-    answer = await conn.publish_and_wait(
+    answer = await conn.mux.publish_and_wait(
         event.subject, event.stream_name, payload, headers, timeout=remaining, expects_answer=True
     )
     assert answer is not None
@@ -112,10 +117,10 @@ def emit_sync(
     trace_id: str | None = None,
     delay: float | None = None,
     meta: Meta = None,
-    sync: bool = False,
+    wait: bool = False,
 ) -> None:
     """`emit()` for sync code (WSGI views, commands, shell), over one shared connection."""
-    run_sync(emit(event, message, uid=uid, trace_id=trace_id, delay=delay, meta=meta, sync=sync))
+    run_sync(emit(event, message, uid=uid, trace_id=trace_id, delay=delay, meta=meta, wait=wait))
 
 
 def request_sync(

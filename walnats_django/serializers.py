@@ -226,8 +226,3 @@ def decode(serializer: Serializer[Any], schema: Any, data: bytes, what: str) -> 
         except PayloadTypeError as exc:
             raise SerializationError(str(exc)) from exc
     return message
-
-
-def type_label(schema: Any) -> str:
-    """A short human label for a schema, used by the admin and logs."""
-    return _type_name(schema)

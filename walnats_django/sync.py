@@ -61,7 +61,7 @@ class BackgroundLoop:
             self._loop = self._thread = None
         if loop is None or loop.is_closed():
             return
-        from .connection import close_connection
+        from .client import close_connection
 
         with contextlib.suppress(Exception):  # shutting down anyway
             asyncio.run_coroutine_threadsafe(close_connection(), loop).result(timeout=5)

@@ -173,7 +173,7 @@ def count_words_sync(request: HttpRequest) -> HttpResponse:
 async def sign_up(request: HttpRequest) -> HttpResponse:
     """POST {"email": ..., "name": ...} -> 202; `send-welcome` handles it in the background."""
     signup = _sign_up(_json_object(request))
-    await walnats_django.emit(USER_SIGNED_UP, signup, uid=f"signup:{signup.email}", sync=True)
+    await walnats_django.emit(USER_SIGNED_UP, signup, uid=f"signup:{signup.email}", wait=True)
     return JsonResponse({"accepted": True}, status=202)
 
 

@@ -9,8 +9,8 @@ import nats.errors
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from walnats_django import deadletters
+from walnats_django.client import close_nats, open_nats
 from walnats_django.conf import walnats_settings
-from walnats_django.connection import close_nats, open_nats
 from walnats_django.errors import WalnatsError
 from walnats_django.sync import run_sync
 

@@ -10,12 +10,18 @@ import os
 import signal
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from walnats_django.errors import ConsumerLost, JetStreamDisabled, NatsUnavailable
+from walnats_django.management.console import log_to_console
 from walnats_django.registry import registry
-from walnats_django.worker import ConsumerLost, Worker
+from walnats_django.validation import positive_number_problem
+from walnats_django.worker import Worker
+
+T = TypeVar("T", int, float)
 
 logger = logging.getLogger("walnats_django.worker")
 
@@ -26,9 +32,7 @@ def positive_int(value: str) -> int:
         number = int(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{value!r} is not an integer") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"{value!r} must be at least 1")
-    return number
+    return _positive(number, integer=True)
 
 
 def positive_float(value: str) -> float:
@@ -37,8 +41,13 @@ def positive_float(value: str) -> float:
         number = float(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
-    if number <= 0:
-        raise argparse.ArgumentTypeError(f"{value!r} must be greater than 0")
+    return _positive(number, integer=False)
+
+
+def _positive(number: T, *, integer: bool) -> T:
+    problem = positive_number_problem(number, integer=integer, what="the value")
+    if problem is not None:
+        raise argparse.ArgumentTypeError(problem)
     return number
 
 
@@ -56,7 +65,10 @@ def _loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop]:
 
 
 class Command(BaseCommand):
-    help = "Run the registered actors: pull their events from NATS JetStream and handle them."
+    help = (
+        "Run the registered actors: pull their events from NATS JetStream and handle them. "
+        "-v 0 shows only problems, -v 2 every job, -v 3 also nats-py's log."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -70,7 +82,8 @@ class Command(BaseCommand):
             "--max-jobs",
             type=positive_int,
             default=None,
-            help="Jobs at once in this process across all actors (default: the sum of the actors' max_jobs).",
+            help="Jobs at once in this process across all actors "
+            "(default: no shared cap; each actor runs at most its max_jobs).",
         )
         parser.add_argument(
             "--batch",
@@ -79,7 +92,10 @@ class Command(BaseCommand):
             help="Messages per pull request (default: each actor's max_jobs).",
         )
         parser.add_argument(
-            "--burst", action="store_true", help="Exit once no messages are left (for cron jobs and tests)."
+            "--burst",
+            action="store_true",
+            help="Exit once the actors have nothing pending, in progress or waiting for a retry "
+            "(cron jobs, tests); exit 1 when NATS cannot be reached within CONNECT_TIMEOUT.",
         )
         parser.add_argument(
             "--no-register",
@@ -102,6 +118,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        log_to_console(options["verbosity"], sys.stderr)
         try:
             actors = registry.select_actors(options["actors"])
         except LookupError as exc:
@@ -123,9 +140,9 @@ class Command(BaseCommand):
         try:
             with asyncio.Runner(loop_factory=_loop_factory(options["loop"])) as runner:
                 runner.run(self._run(worker))
-        except ConsumerLost as exc:
+        except (ConsumerLost, JetStreamDisabled, NatsUnavailable, ImproperlyConfigured) as exc:
             raise CommandError(str(exc)) from exc
-        stuck = worker.sync_jobs_running
+        stuck = worker.sync_jobs.running
         if stuck:
             # Threads cannot be interrupted and Python would wait for them at exit: the jobs
             # were handed back already, so leave now rather than hang until a SIGKILL.

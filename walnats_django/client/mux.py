@@ -1,0 +1,162 @@
+"""The request multiplexer: one `<inbox>.*` subscription for every PubAck, answer and API reply.
+
+Every request on a connection shares it: no SUB/UNSUB per request. The last subject token
+says what arrived: `a<token>` a PubAck, `r<token>` an answer, `e<stream>` the PubAck of a
+fire-and-forget emit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import nats.errors
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+
+from ..errors import RequestTimeout
+from ..wire import HEADER_ACCEPT_ERRORS, HEADER_DEADLINE, HEADER_REPLY
+from .connect import jetstream_enabled
+from .pending import Pending
+from .probe import NoActorProbe
+from .pubacks import ack_problem, may_be_a_problem, publish_error
+from .size import check_size
+from .tokens import ReplyTokens
+
+logger = logging.getLogger("walnats_django.client")
+
+
+class RequestMux:
+    """Publishes requests and emits on `nc` and routes what comes back to their callers."""
+
+    def __init__(self, nc: NATS, inbox: str) -> None:
+        self.nc = nc
+        self.inbox = inbox
+        self._cut = len(inbox) + 1
+        self._pending: dict[str, Pending] = {}
+        self._tokens = ReplyTokens()
+        self.probe = NoActorProbe(self._pending, self._stream_info)
+
+    async def subscribe(self) -> None:
+        """Start receiving on the inbox."""
+        await self.nc.subscribe(self.inbox + ".*", cb=self._on_inbox)
+
+    async def publish_and_wait(
+        self,
+        subject: str,
+        stream: str,
+        payload: bytes,
+        headers: dict[str, str],
+        *,
+        timeout: float,
+        expects_answer: bool,
+    ) -> Msg | None:
+        """Publish to JetStream and wait for the answer (or, for emits, the PubAck).
+
+        The publish's reply subject is our inbox, so the PubAck arrives on the muxed
+        subscription too; we do not wait for it before waiting for the answer.
+        """
+        loop = asyncio.get_running_loop()
+        token = self._tokens.next()
+        if expects_answer:
+            headers[HEADER_REPLY] = f"{self.inbox}.r{token}"
+            if HEADER_DEADLINE not in headers:  # a deadline already says "errors understood"
+                headers[HEADER_ACCEPT_ERRORS] = "1"
+        check_size(self.nc.max_payload, subject, payload, headers)
+        future: asyncio.Future[Msg | None] = loop.create_future()
+        pending = Pending(future, stream, expects_answer)
+        self._pending[token] = pending
+        pending.timer = loop.call_later(timeout, self._on_timeout, token, timeout)
+        try:
+            await self.nc.publish(subject, payload, reply=f"{self.inbox}.a{token}", headers=headers or None)
+            return await future
+        except nats.errors.Error as exc:
+            raise publish_error(exc) from exc
+        finally:
+            self._forget(token)
+
+    async def publish_emit(
+        self, subject: str, stream: str, payload: bytes, headers: dict[str, str] | None
+    ) -> None:
+        """Fire-and-forget publish; a failed PubAck is logged, not raised."""
+        check_size(self.nc.max_payload, subject, payload, headers or {})
+        try:
+            await self.nc.publish(subject, payload, reply=f"{self.inbox}.e{stream}", headers=headers)
+        except nats.errors.Error as exc:
+            raise publish_error(exc) from exc
+
+    async def api_request(self, subject: str, payload: bytes = b"", *, timeout: float) -> Msg:
+        """A core NATS request answered on the muxed inbox (no extra subscription)."""
+        token = self._tokens.next()
+        future: asyncio.Future[Msg | None] = asyncio.get_running_loop().create_future()
+        self._pending[token] = Pending(future, subject, expects_answer=True)
+        try:
+            await self.nc.publish(subject, payload, reply=f"{self.inbox}.r{token}")
+            answer = await asyncio.wait_for(future, timeout)
+        finally:
+            self._forget(token)
+        assert answer is not None
+        return answer
+
+    async def _stream_info(self, subject: str) -> Msg:
+        return await self.api_request(subject, timeout=2.0)
+
+    def fail_unacked(self, exc: BaseException) -> None:
+        """Fail requests whose publish is unconfirmed; acked ones may still be answered."""
+        for pending in list(self._pending.values()):
+            if not pending.acked:
+                pending.fail(exc)
+
+    def fail_all(self, exc: BaseException) -> None:
+        """Fail every pending request (the connection went away)."""
+        for pending in list(self._pending.values()):
+            pending.fail(exc)
+
+    def _forget(self, token: str) -> None:
+        pending = self._pending.pop(token, None)
+        if pending is not None and pending.timer is not None:
+            pending.timer.cancel()
+
+    def _on_timeout(self, token: str, timeout: float) -> None:
+        pending = self._pending.get(token)
+        if pending is None:
+            return
+        what = "answer" if pending.acked else "PubAck from JetStream"
+        pending.fail(RequestTimeout(f"no {what} within {timeout:g}s (stream {pending.stream!r})."))
+
+    async def _on_inbox(self, msg: Msg) -> None:
+        token = msg.subject[self._cut :]
+        kind, key = token[:1], token[1:]
+        if kind == "e":
+            self._on_emit_ack(key, msg)
+            return
+        pending = self._pending.get(key)
+        if pending is None:
+            return
+        if kind == "r":
+            pending.succeed(msg)
+        elif kind == "a":
+            self._on_ack(key, pending, msg)
+
+    def _on_ack(self, token: str, pending: Pending, msg: Msg) -> None:
+        if may_be_a_problem(msg):
+            problem = ack_problem(
+                msg,
+                pending.stream,
+                duplicate_ok=not pending.expects_answer,
+                jetstream=jetstream_enabled(self.nc),
+            )
+            if problem is not None:
+                pending.fail(problem)
+                return
+        pending.acked = True
+        if not pending.expects_answer:
+            # A duplicate emit is fine: the uid exists to make re-emits safe.
+            pending.succeed(None)
+        elif pending.waiting:
+            self.probe.watch(token)
+
+    def _on_emit_ack(self, stream: str, msg: Msg) -> None:
+        problem = ack_problem(msg, stream, duplicate_ok=True, jetstream=jetstream_enabled(self.nc))
+        if problem is not None:
+            logger.error("Emit failed stream=%s error=%s", stream, problem)

@@ -1,0 +1,35 @@
+"""A request (or waiting emit) between its publish and its PubAck and answer."""
+
+from __future__ import annotations
+
+import asyncio
+
+from nats.aio.msg import Msg
+
+
+class Pending:
+    """The future a caller awaits, the stream it was sent to, and whether JetStream stored it."""
+
+    __slots__ = ("acked", "expects_answer", "future", "stream", "timer")
+
+    def __init__(self, future: asyncio.Future[Msg | None], stream: str, expects_answer: bool) -> None:
+        self.future = future
+        self.stream = stream
+        self.expects_answer = expects_answer
+        self.acked = False
+        self.timer: asyncio.TimerHandle | None = None
+
+    @property
+    def waiting(self) -> bool:
+        """Whether the caller still waits for an outcome."""
+        return not self.future.done()
+
+    def succeed(self, answer: Msg | None) -> None:
+        """Hand the caller its answer (None for an emit: the PubAck was enough)."""
+        if not self.future.done():
+            self.future.set_result(answer)
+
+    def fail(self, exc: BaseException) -> None:
+        """Raise `exc` in the caller, unless it has an outcome already."""
+        if not self.future.done():
+            self.future.set_exception(exc)

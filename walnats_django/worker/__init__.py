@@ -1,0 +1,5 @@
+"""The worker side: hosting actors as JetStream durable pull consumers and running their jobs."""
+
+from .worker import Worker
+
+__all__ = ["Worker"]

@@ -1,0 +1,188 @@
+"""One job's life: checks before running, decode, run with a timeout and pulses, ack or retry, reply."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+from nats.aio.msg import Msg
+
+from ..actors import Actor
+from ..errors import SerializationError
+from ..serializers import decode
+from ..wire import HEADER_DEADLINE, HEADER_DELAY, HEADER_REPLAY_FOR, parse_float
+from .capacity import Capacity
+from .dead_letters import DeadLetterRecorder
+from .messages import attempt, stream_seq
+from .replies import Replier
+from .stats import Stats
+from .threads import SyncJobs
+from .watch import JobWatch
+
+logger = logging.getLogger("walnats_django.worker")
+
+
+class JobRunner:
+    """Runs one actor's jobs, one `run(msg)` per message, sharing the actor's helpers."""
+
+    def __init__(
+        self,
+        actor: Actor[Any, Any],
+        *,
+        watch: JobWatch,
+        capacity: Capacity,
+        sync_jobs: SyncJobs,
+        replier: Replier,
+        dead_letters: DeadLetterRecorder,
+        stats: Stats,
+    ) -> None:
+        self.actor = actor
+        self.watch = watch
+        self.capacity = capacity
+        self.sync_jobs = sync_jobs
+        self.replier = replier
+        self.dead_letters = dead_letters
+        self.stats = stats
+        self._payload_label = f"payload of event {actor.event.name!r}"
+
+    async def run(self, msg: Msg) -> None:
+        """Handle `msg` unless it is delayed, meant for another actor, or expired; then settle it."""
+        actor = self.actor
+        headers = msg.headers or {}
+        try:
+            if HEADER_DELAY in headers:
+                delayed_until = parse_float(headers[HEADER_DELAY])
+                if delayed_until is not None and delayed_until - time.time() > 0.001:
+                    if actor.max_attempts is None or attempt(msg) < actor.max_attempts:
+                        await msg.nak(delay=delayed_until - time.time())
+                        return
+                    # A nak would use up the last delivery JetStream allows: wait here (pulsed).
+                    await asyncio.sleep(delayed_until - time.time())
+            if HEADER_REPLAY_FOR in headers and headers[HEADER_REPLAY_FOR] != actor.name:
+                logger.debug(
+                    "Skipped replay for actor=%s in actor=%s seq=%s",
+                    headers[HEADER_REPLAY_FOR],
+                    actor.name,
+                    stream_seq(msg),
+                )
+                await msg.ack()
+                return
+            if HEADER_DEADLINE in headers:
+                deadline = parse_float(headers[HEADER_DEADLINE])
+                if deadline is not None and time.time() > deadline:
+                    self.stats.expired += 1
+                    logger.debug("Dropped expired request actor=%s seq=%s", actor.name, stream_seq(msg))
+                    await msg.ack()
+                    return
+            if self.capacity.limit is None:
+                await self._handle(msg, headers)
+            else:
+                async with self.capacity.slots:
+                    await self._handle(msg, headers)
+        except asyncio.CancelledError:
+            if not msg._ackd:
+                with contextlib.suppress(Exception):  # a lost connection redelivers after ack_wait
+                    await asyncio.shield(msg.nak())
+            raise
+        finally:
+            self.capacity.busy -= 1
+
+    async def _handle(self, msg: Msg, headers: dict[str, str]) -> None:
+        actor = self.actor
+        try:
+            payload = decode(
+                actor.event.payload_serializer, actor.event.schema, msg.data, self._payload_label
+            )
+        except SerializationError as exc:
+            self.stats.terminated += 1
+            logger.error(
+                "Undecodable message terminated actor=%s stream=%s seq=%s error=%s",
+                actor.name,
+                actor.event.stream_name,
+                stream_seq(msg),
+                exc,
+            )
+            await self.dead_letters.give_up(msg, headers, exc)
+            await self.replier.answer_error(msg, headers, exc)
+            return
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("Job started actor=%s seq=%s attempt=%s", actor.name, stream_seq(msg), attempt(msg))
+        task = asyncio.current_task()
+        assert task is not None
+        self.watch.handler_started(task)
+        thread: asyncio.Future[Any] | None = None
+        try:
+            if actor.is_async:
+                result = await actor.handler(payload)
+            else:
+                thread = self.sync_jobs.run(actor.handler, payload)
+                # Shielded: a timeout cancels our wait, not the thread's future we still watch.
+                result = await asyncio.shield(thread)
+        except asyncio.CancelledError:
+            if not self.watch.timed_out(task):
+                raise
+            task.uncancel()
+            await self._timed_out(task, msg, headers, thread)
+            return
+        except Exception as exc:
+            self.watch.stop_pulse(task)
+            logger.exception(
+                "Job failed actor=%s seq=%s attempt=%s retry_in=%ss",
+                actor.name,
+                stream_seq(msg),
+                attempt(msg),
+                actor.retry_delay_for(attempt(msg)),
+            )
+            await self._fail(msg, headers, exc)
+            return
+        self.watch.stop_pulse(task)
+        try:
+            await msg.ack()
+        except Exception as exc:  # noqa: BLE001 - JetStream redelivers it after ack_wait
+            logger.error(
+                "Ack failed actor=%s seq=%s error=%r; it will be redelivered after ack_wait",
+                actor.name,
+                stream_seq(msg),
+                exc,
+            )
+            return
+        self.stats.handled += 1
+        if actor.event.has_response:
+            await self.replier.answer(msg, headers, result)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("Job done actor=%s seq=%s", actor.name, stream_seq(msg))
+
+    async def _timed_out(
+        self, task: asyncio.Task[Any], msg: Msg, headers: dict[str, str], thread: asyncio.Future[Any] | None
+    ) -> None:
+        self.watch.stop_pulse(task)
+        logger.error(
+            "Job timed out actor=%s seq=%s attempt=%s", self.actor.name, stream_seq(msg), attempt(msg)
+        )
+        error = TimeoutError(f"job_timeout of {self.actor.job_timeout:g}s exceeded")
+        if thread is None or thread.done():
+            await self._fail(msg, headers, error)
+            return
+        # A thread cannot be stopped: answer now, but keep the message (pulsed) until the
+        # thread ends, so a retry never runs beside it and slots are not oversold.
+        await self.replier.answer_error(msg, headers, error)
+        self.watch.add(task, msg)
+        await asyncio.wait({thread})
+        self.watch.stop_pulse(task)
+        await self._fail(msg, headers, error, answer=False)
+
+    async def _fail(
+        self, msg: Msg, headers: dict[str, str], error: BaseException, *, answer: bool = True
+    ) -> None:
+        """A handler failed: retry later (nak with the retry delay) or, out of attempts, give up."""
+        delivery = attempt(msg)
+        self.stats.failed += 1
+        if self.actor.max_attempts is not None and delivery >= self.actor.max_attempts:
+            await self.dead_letters.give_up(msg, headers, error)
+        else:
+            await msg.nak(delay=self.actor.retry_delay_for(delivery))
+        if answer:
+            await self.replier.answer_error(msg, headers, error)

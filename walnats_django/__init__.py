@@ -22,6 +22,8 @@ from .publisher import emit, emit_sync, request, request_sync
 from .registry import Registry, registry
 from .wire import CloudEvent
 
+__version__ = "0.1.0"
+
 __all__ = [
     "Actor",
     "CloudEvent",
@@ -42,6 +44,7 @@ __all__ = [
     "RequestTimeout",
     "SerializationError",
     "WalnatsError",
+    "__version__",
     "emit",
     "emit_sync",
     "registry",

@@ -2,10 +2,13 @@
 
 from .actors import Actor
 from .errors import (
+    ConsumerLost,
+    DeadLetterError,
     DuplicateRequest,
     EventNotRegistered,
     InvalidHeader,
     InvalidName,
+    JetStreamDisabled,
     NatsUnavailable,
     NoActors,
     NotARequestEvent,
@@ -27,11 +30,14 @@ __version__ = "0.1.0"
 __all__ = [
     "Actor",
     "CloudEvent",
+    "ConsumerLost",
+    "DeadLetterError",
     "DuplicateRequest",
     "Event",
     "EventNotRegistered",
     "InvalidHeader",
     "InvalidName",
+    "JetStreamDisabled",
     "Limits",
     "NatsUnavailable",
     "NoActors",

@@ -63,6 +63,8 @@ class Worker:
         self._stop = asyncio.Event()
         self._connection_closed = asyncio.Event()
         self._loops: list[ActorLoop] = []
+        self._serving = False
+        """Connected and not closing by choice: only then is a disconnect worth a warning."""
 
     @property
     def burst(self) -> bool:
@@ -120,7 +122,7 @@ class Worker:
             raise asyncio.CancelledError
 
     async def _disconnected(self) -> None:
-        if not self._stop.is_set():
+        if self._serving and not self._stop.is_set():
             logger.warning("Disconnected from NATS; pulling resumes on reconnect")
 
     async def _reconnected(self) -> None:
@@ -159,6 +161,7 @@ class Worker:
 
     async def _serve(self, nc: NATS) -> bool:
         """Run on the connection `nc`; True when it closed under us (not by us)."""
+        self._serving = True
         try:
             if not jetstream_enabled(nc):
                 raise jetstream_disabled()
@@ -192,6 +195,7 @@ class Worker:
                 raise error
             return self._connection_closed.is_set()
         finally:
+            self._serving = False
             await close_nats(nc)
 
     async def _shutdown(self, pulling: list[asyncio.Task[None]], grace: float) -> None:

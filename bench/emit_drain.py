@@ -1,7 +1,7 @@
 """`emit()` throughput vs raw nats-py publishes, and the worker's drain rate of a backlog.
 
 Emit: fire-and-forget `emit()` vs raw `nc.publish()` to the stream subject (core NATS, no
-PubAck), and `emit(sync=True)` vs raw `await js.publish()`, sequential and 100 in flight.
+PubAck), and `emit(wait=True)` vs raw `await js.publish()`, sequential and 100 in flight.
 "publish" rate = calls until flushed to the server; "stored" rate = until the stream holds
 them all (poll of stream info), which is what matters for fire-and-forget.
 
@@ -118,7 +118,7 @@ async def measure_emit(url: str, quick: bool) -> Table:
 
     import walnats_django
     from bench.benchapp.events import NOOP
-    from walnats_django.connection import close_connection, get_connection
+    from walnats_django.client import close_connection, get_connection
 
     nc = await nats.connect(url, name="bench-emit-raw")
     js = nc.jetstream()
@@ -144,7 +144,7 @@ async def measure_emit(url: str, quick: bool) -> Table:
         await walnats_django.emit(NOOP, TEXT)
 
     async def emit_sync() -> None:
-        await walnats_django.emit(NOOP, TEXT, sync=True)
+        await walnats_django.emit(NOOP, TEXT, wait=True)
 
     ff = 5_000 if quick else 100_000
     seq = 1_000 if quick else 10_000
@@ -162,9 +162,9 @@ async def measure_emit(url: str, quick: bool) -> Table:
         ("raw nc.publish (no ack)", ff, 1, raw_core, raw_flush),
         ("emit() fire-and-forget", ff, 1, emit_ff, walnats_flush),
         ("raw await js.publish, sequential", seq, 1, raw_js, raw_flush),
-        ("emit(sync=True), sequential", seq, 1, emit_sync, walnats_flush),
+        ("emit(wait=True), sequential", seq, 1, emit_sync, walnats_flush),
         ("raw await js.publish, 100 in flight", conc, 100, raw_js, raw_flush),
-        ("emit(sync=True), 100 in flight", conc, 100, emit_sync, walnats_flush),
+        ("emit(wait=True), 100 in flight", conc, 100, emit_sync, walnats_flush),
     ]
     for name, count, inflight, publish, flush in plan:
         rows[name] = await emit_phase(name, js, count, inflight, publish, flush, pids)
@@ -180,9 +180,9 @@ async def measure_emit(url: str, quick: bool) -> Table:
         ("raw nc.publish (no ack)", None),
         ("emit() fire-and-forget", "raw nc.publish (no ack)"),
         ("raw await js.publish, sequential", None),
-        ("emit(sync=True), sequential", "raw await js.publish, sequential"),
+        ("emit(wait=True), sequential", "raw await js.publish, sequential"),
         ("raw await js.publish, 100 in flight", None),
-        ("emit(sync=True), 100 in flight", "raw await js.publish, 100 in flight"),
+        ("emit(wait=True), 100 in flight", "raw await js.publish, 100 in flight"),
     ]
     for name, base in pairs:
         row = rows[name]

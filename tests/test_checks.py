@@ -306,6 +306,19 @@ def test_manage_check_reports_registry_errors() -> None:
         run_check()
 
 
+@pytest.mark.usefixtures("empty_registry")
+def test_check_messages_name_the_event_or_actor_in_a_few_words() -> None:
+    event = registry.add(Event("note", str))
+    registry.add(Event("note", int))
+    registry.add(Actor("write", event, handler))
+    registry.add(Actor("write", event, other_handler))
+    with pytest.raises(SystemCheckError) as caught:
+        run_check()
+    lines = [line for line in str(caught.value).splitlines() if "walnats_django.E00" in line]
+    assert sorted(line.split(": (")[0] for line in lines) == ["actor 'write' of event 'note'", "event 'note'"]
+    assert "Event(" not in str(caught.value)
+
+
 def test_manage_check_reports_settings_errors() -> None:
     with (
         override_settings(WALNATS={"INBOX_PREFIX": "_INBOX.>"}),

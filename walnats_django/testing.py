@@ -55,8 +55,11 @@ class NatsServer:
         extra_args: tuple[str, ...] = (),
         log_file: str | Path | None = None,
         own_process_group: bool = False,
+        jetstream: bool = True,
     ) -> None:
         self.port = port or free_port()
+        self.jetstream = jetstream
+        """Start with `-js`; False gives a plain core NATS server (as a misconfigured one would be)."""
         self._own_store = store_dir is None
         self.store_dir = Path(store_dir or tempfile.mkdtemp(prefix="walnats-nats-"))
         self.extra_args = extra_args
@@ -78,9 +81,7 @@ class NatsServer:
             "127.0.0.1",
             "-p",
             str(self.port),
-            "-js",
-            "-sd",
-            str(self.store_dir),
+            *(("-js", "-sd", str(self.store_dir)) if self.jetstream else ()),
             *self.extra_args,
         ]
         with open(self.log_file, "ab") as log:

@@ -9,7 +9,8 @@ import nats.errors
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from walnats_django import deadletters
-from walnats_django.client import close_nats, open_nats
+from walnats_django.client import close_nats, jetstream_enabled, open_nats
+from walnats_django.client.pubacks import jetstream_disabled
 from walnats_django.conf import walnats_settings
 from walnats_django.errors import WalnatsError
 from walnats_django.sync import run_sync
@@ -47,6 +48,8 @@ class Command(BaseCommand):
     async def _run(self, options: dict[str, Any]) -> None:
         nc = await open_nats(walnats_settings.CONNECT_TIMEOUT)
         try:
+            if not jetstream_enabled(nc):
+                raise jetstream_disabled()
             js = nc.jetstream()
             action = options["action"]
             if action == "list":

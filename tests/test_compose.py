@@ -15,7 +15,8 @@ import yaml
 from django.conf import settings
 from django.core.management import get_commands, load_command_class
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.helpers import ROOT
+
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "compose.yaml").read_text())
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
 DOCKERFILE = (ROOT / "Dockerfile").read_text()

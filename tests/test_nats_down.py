@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from django.test import override_settings
 
 import walnats_django
-from tests.conftest import WorkerProcess
+from tests.helpers import StartWorker
 from tests.testapp.events import ECHO
 from walnats_django import NatsUnavailable
 from walnats_django.testing import NatsServer, free_port
@@ -57,7 +57,7 @@ async def _until_answered(deadline: float) -> str:
 
 
 async def test_requests_recover_after_nats_restarts(
-    own_server: NatsServer, start_worker: Callable[..., WorkerProcess]
+    own_server: NatsServer, start_worker: StartWorker
 ) -> None:
     worker = start_worker("--actor", "echo", extra_env={"NATS_URL": own_server.url})
     with override_settings(WALNATS={"SERVERS": [own_server.url]}):

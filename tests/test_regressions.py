@@ -25,9 +25,10 @@ import nats
 import pytest
 from django.test import override_settings
 from nats.js.errors import NotFoundError
+from walnats_django.connection import close_connection, get_connection
 
 import walnats_django
-from tests.conftest import ROOT, WorkerProcess
+from tests.helpers import ROOT, StartWorker
 from tests.testapp.events import ECHO, SLOW_SYNC
 from walnats_django import (
     Actor,
@@ -38,13 +39,11 @@ from walnats_django import (
     WalnatsError,
 )
 from walnats_django import deadletters as dl
-from walnats_django.connection import close_connection, get_connection
 from walnats_django.jetstream import ensure_consumer, ensure_stream
 from walnats_django.sync import run_sync
 from walnats_django.testing import NatsServer
 from walnats_django.worker import Worker
 
-StartWorker = Callable[..., WorkerProcess]
 SMALL_MAX_PAYLOAD = 8192
 
 

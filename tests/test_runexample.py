@@ -15,10 +15,9 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from tests.conftest import CommandProcess
+from tests.helpers import CommandProcess
 from walnats_django.testing import free_port
 
-ROOT = Path(__file__).resolve().parent.parent
 READY_LINE = "Press Ctrl+C to stop."
 
 

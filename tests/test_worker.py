@@ -5,20 +5,17 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import nats
 import pytest
 
 import walnats_django
-from tests.conftest import WorkerProcess
+from tests.helpers import StartWorker, WorkerProcess
 from tests.testapp.events import ECHO, FAIL, SLOW, SLOW_SYNC
 from walnats_django import RemoteError
 from walnats_django.testing import NatsServer
 from walnats_django.wire import HEADER_ACCEPT_ERRORS, HEADER_DEADLINE, HEADER_ERROR, HEADER_REPLY
-
-StartWorker = Callable[..., WorkerProcess]
 
 
 async def _raw_connection(server: NatsServer) -> nats.NATS:

@@ -19,14 +19,12 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from walnats_django.connection import close_connection, get_connection
 
 import walnats_django
-from tests.conftest import WorkerProcess
+from tests.helpers import StartWorker, WorkerProcess
 from tests.testapp.faults_b_events import FB_DL
-from walnats_django.connection import close_connection, get_connection
 from walnats_django.sync import run_sync
-
-StartWorker = Callable[..., WorkerProcess]
 
 DEAD_LETTER_LINE = re.compile(
     r"Dead letter recorded actor=fb-dl-flaky stream=faults-b-dl seq=(?P<seq>\d+) "

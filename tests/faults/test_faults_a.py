@@ -17,9 +17,10 @@ from typing import Any, TypeVar
 from django.test import override_settings
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerInfo
+from walnats_django.connection import close_connection
 
 import walnats_django
-from tests.conftest import WorkerProcess
+from tests.helpers import StartWorker, WorkerProcess
 from tests.testapp.faults_a_events import (
     FA_DURABLE,
     FA_GRACE,
@@ -32,10 +33,8 @@ from tests.testapp.faults_a_events import (
     FA_SHORT,
 )
 from walnats_django import DuplicateRequest, NatsUnavailable, RequestTimeout
-from walnats_django.connection import close_connection
 from walnats_django.testing import NatsServer
 
-StartWorker = Callable[..., WorkerProcess]
 T = TypeVar("T")
 
 

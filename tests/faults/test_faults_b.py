@@ -25,9 +25,10 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerInfo, StreamConfig
 from nats.js.errors import NotFoundError
+from walnats_django.connection import close_connection, get_connection
 
 import walnats_django
-from tests.conftest import WorkerProcess
+from tests.helpers import StartWorker, WorkerProcess
 from tests.testapp.faults_b_events import (
     FB_BAD,
     FB_BIG,
@@ -53,7 +54,6 @@ from walnats_django import (
     registry,
 )
 from walnats_django import deadletters as dl
-from walnats_django.connection import close_connection, get_connection
 from walnats_django.jetstream import ensure_consumer, ensure_stream
 from walnats_django.testing import NatsServer
 from walnats_django.wire import (
@@ -64,8 +64,6 @@ from walnats_django.wire import (
     HEADER_TRACE,
     encoded_size,
 )
-
-StartWorker = Callable[..., WorkerProcess]
 
 DEAD_LETTER_LINE = re.compile(
     r"Dead letter recorded actor=(?P<actor>\S+) stream=(?P<stream>\S+) seq=(?P<seq>\d+) "

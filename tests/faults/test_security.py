@@ -8,22 +8,21 @@ import asyncio
 import signal
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from django.test import Client, override_settings
 from pytest_django.fixtures import Settings as SettingsWrapper
+from walnats_django.connection import close_connection
 
 import walnats_django
-from tests.conftest import WorkerProcess
+from tests.helpers import StartWorker, WorkerProcess
 from tests.testapp.faults_b_events import FB_AUTH
 from walnats_django import NatsUnavailable
-from walnats_django.connection import close_connection
 from walnats_django.sync import run_sync
 from walnats_django.testing import NatsServer
 
-StartWorker = Callable[..., WorkerProcess]
 TOKEN = f"tok-{uuid.uuid4().hex}"
 USER, PASSWORD = "fb-user", f"pw-{uuid.uuid4().hex}"
 URL = "/admin/walnats_django/registeredevent/"

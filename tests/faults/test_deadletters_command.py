@@ -22,8 +22,8 @@ from django.core.management.base import CommandError
 from walnats_django.connection import close_connection, get_connection
 
 import walnats_django
-from tests.helpers import StartWorker, WorkerProcess
-from tests.testapp.faults_b_events import FB_DL
+from tests.helpers import StartWorker, WorkerProcess, record_lines
+from tests.testapp.fault_events import FB_DL
 from walnats_django.sync import run_sync
 
 DEAD_LETTER_LINE = re.compile(
@@ -45,11 +45,6 @@ def dl_worker(start_worker: StartWorker) -> Iterator[WorkerProcess]:
     worker = start_worker("--actor", "fb-dl-ok", "--actor", "fb-dl-flaky")
     yield worker
     worker.stop()
-
-
-def _lines(record_dir: Path, name: str) -> list[str]:
-    path = record_dir / name
-    return path.read_text().splitlines() if path.exists() else []
 
 
 def _until(check: Callable[[], Any], what: str, timeout: float = 10.0) -> Any:
@@ -76,14 +71,14 @@ def _dead_letter(worker: WorkerProcess, record_dir: Path) -> tuple[str, int, int
     line = worker.wait_for_line("Dead letter recorded actor=fb-dl-flaky", since=since)
     found = DEAD_LETTER_LINE.search(line)
     assert found is not None
-    assert f"failed {text}" in _lines(record_dir, "fb-dl-flaky")
-    _until(lambda: text in _lines(record_dir, "fb-dl-ok"), "the ok actor handled it")
+    assert f"failed {text}" in record_lines(record_dir / "fb-dl-flaky")
+    _until(lambda: text in record_lines(record_dir / "fb-dl-ok"), "the ok actor handled it")
     return text, int(found["seq"]), int(found["dl"])
 
 
 def test_list_show_and_replay_reach_only_the_failed_actor(dl_worker: WorkerProcess, record_dir: Path) -> None:
     text, stream_seq, dl_seq = _dead_letter(dl_worker, record_dir)
-    assert _lines(record_dir, "fb-dl-flaky").count(f"failed {text}") == 2
+    assert record_lines(record_dir / "fb-dl-flaky").count(f"failed {text}") == 2
 
     listed = _command("list")
     row = next(x for x in listed.splitlines() if x.split()[0] == str(dl_seq))
@@ -116,7 +111,10 @@ def test_list_show_and_replay_reach_only_the_failed_actor(dl_worker: WorkerProce
     dl_worker.wait_for_line(
         f"Skipped replay for actor=fb-dl-flaky in actor=fb-dl-ok seq={new_seq}", since=since
     )
-    _until(lambda: f"done {text}" in _lines(record_dir, "fb-dl-flaky"), "the flaky actor handled the replay")
+    _until(
+        lambda: f"done {text}" in record_lines(record_dir / "fb-dl-flaky"),
+        "the flaky actor handled the replay",
+    )
 
     async def settled() -> tuple[int, int, int]:
         js = (await get_connection(2)).js
@@ -130,9 +128,9 @@ def test_list_show_and_replay_reach_only_the_failed_actor(dl_worker: WorkerProce
         )
 
     _until(lambda: run_sync(settled()) == (0, 0, 0), "both consumers acked the replay")
-    assert _lines(record_dir, "fb-dl-ok").count(text) == 1, "the ok actor did not handle it again"
-    assert _lines(record_dir, "fb-dl-flaky").count(f"done {text}") == 1
-    assert _lines(record_dir, "fb-dl-flaky").count(f"failed {text}") == 2
+    assert record_lines(record_dir / "fb-dl-ok").count(text) == 1, "the ok actor did not handle it again"
+    assert record_lines(record_dir / "fb-dl-flaky").count(f"done {text}") == 1
+    assert record_lines(record_dir / "fb-dl-flaky").count(f"failed {text}") == 2
     with pytest.raises(CommandError, match=f"no dead letter with sequence {dl_seq}"):
         _command("show", str(dl_seq))
     print(

@@ -47,8 +47,8 @@ def note(text: str) -> None:
     _record("note", text)
 
 
-from .faults_a_actors import *  # noqa: E402, F403
-from .faults_b_actors import *  # noqa: E402, F403
+# Actors of the fault suite (tests/faults/) live in a module of their own.
+from .fault_actors import *  # noqa: E402, F403
 
 
 @registry.actor("inbox-echo", INBOX_ECHO)

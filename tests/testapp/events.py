@@ -12,6 +12,5 @@ INBOX_ECHO = registry.add(Event("test.inbox-echo", str).with_response(str))
 # Registered, but no actor in this app: its stream gets no consumer.
 LONELY = registry.add(Event("test.lonely", str).with_response(str))
 
-# Events of the fault suite live in their own modules (one per author, to avoid clashes).
-from .faults_a_events import *  # noqa: E402, F403
-from .faults_b_events import *  # noqa: E402, F403
+# Events of the fault suite (tests/faults/) live in a module of their own.
+from .fault_events import *  # noqa: E402, F403

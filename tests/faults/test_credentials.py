@@ -18,7 +18,7 @@ from walnats_django.connection import close_connection
 
 import walnats_django
 from tests.helpers import StartWorker, WorkerProcess
-from tests.testapp.faults_b_events import FB_AUTH
+from tests.testapp.fault_events import FB_AUTH
 from walnats_django import NatsUnavailable
 from walnats_django.sync import run_sync
 from walnats_django.testing import NatsServer

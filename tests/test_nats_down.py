@@ -1,8 +1,10 @@
-"""NATS unreachable or restarting: fail fast with NatsUnavailable, recover without restarts."""
+"""NATS unreachable, silent or restarting: fail fast with NatsUnavailable, recover without restarts."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -71,3 +73,27 @@ async def test_requests_recover_after_nats_restarts(
         assert await _until_answered(time.monotonic() + 15) == "back"
     await asyncio.to_thread(worker.wait_for_line, "Reconnected to NATS")
     assert worker.process.poll() is None, "the worker recovered by itself"
+
+
+async def test_concurrent_requests_each_fail_within_their_timeout_when_nats_is_silent() -> None:
+    """connection.py:460-474: `get_connection` holds the loop's lock while connecting.
+
+    Concurrent callers wait for the lock without any bound, then each makes its own attempt:
+    against a server that accepts TCP but never answers (a black-holed port, an overloaded
+    server), the k-th caller fails after k x timeout. With 4 requests of timeout=0.5 the
+    last one returns after ~2 s; with 100 of them under load, after ~50 s.
+    """
+    with socket.socket() as silent:  # accepts TCP connections, never says INFO
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(64)
+        url = f"nats://127.0.0.1:{silent.getsockname()[1]}"
+
+        async def one() -> float:
+            started = time.monotonic()
+            with contextlib.suppress(NatsUnavailable):
+                await walnats_django.request(ECHO, "x", timeout=0.5)
+            return time.monotonic() - started
+
+        with override_settings(WALNATS={"SERVERS": [url]}):
+            took = await asyncio.gather(*(one() for _ in range(4)))
+    assert max(took) < 1.2, f"requests with timeout=0.5 took {[round(t, 2) for t in took]} s"

@@ -1,9 +1,19 @@
-"""When the puller asks for more messages: half a batch (or half the free slots) at a time."""
+"""The puller: when it asks for more messages (half a batch, or half the free slots, at a time),
+and what it takes for a JetStream status message.
+"""
 
 from __future__ import annotations
 
 import types
 
+import nats
+import pytest
+
+import walnats_django
+from tests.helpers import delete_streams, eventually, start_in_process, stop_in_process
+from walnats_django import Actor, Event
+from walnats_django.testing import NatsServer
+from walnats_django.worker import Worker
 from walnats_django.worker.puller import Puller, _Pull
 
 
@@ -49,3 +59,38 @@ def test_an_expired_pull_request_is_worth_a_wake() -> None:
     puller = _puller(16)
     puller._pulls.append(_Pull(16, expires_at=0.0))
     assert puller.wants(16)
+
+
+async def test_event_with_a_status_meta_header_is_handled(nats_server: NatsServer) -> None:
+    """puller.py:98-131: any message with a `Status` header is taken for a JetStream status.
+
+    `meta` may set `Status` (only `Walnats-*`/`Nats-*` are reserved; a walnats 1.2.6 peer may
+    set anything), and nats-py parses a `Status: ...` header line into the same dict key as
+    the inline status of `NATS/1.0 404`. The puller then treats the event as "pull request
+    ended", never calls the handler and never acks: JetStream redelivers it every `ack_wait`,
+    forever (or until max_attempts, silently). `Status: 409` + `Description: Consumer
+    Deleted` even makes the worker re-create its consumer. A real message has a `$JS.ACK.`
+    reply subject; a status message has none.
+    """
+    event = Event("review.status-meta", str)
+    handled: list[str] = []
+
+    async def handler(text: str) -> None:
+        handled.append(text)
+
+    worker = Worker([Actor("review-status-meta", event, handler)])
+    task = await start_in_process(worker)
+    try:
+        # walnats-django refuses such meta; a walnats 1.2.6 peer may still send it.
+        with pytest.raises(walnats_django.InvalidHeader, match="reserved"):
+            await walnats_django.emit(event, "refused", meta={"Status": "draft"}, sync=True)
+        raw = await nats.connect(nats_server.url)
+        try:
+            await raw.jetstream().publish(event.subject, b'"draft order"', headers={"Status": "draft"})
+        finally:
+            await raw.close()
+        assert await eventually(lambda: handled, 3), "an event with a Status header was never handled"
+        assert handled == ["draft order"]
+    finally:
+        await stop_in_process(worker, task)
+        await delete_streams(nats_server.url, event.stream_name)

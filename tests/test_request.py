@@ -10,9 +10,10 @@ from django.test import override_settings
 
 import walnats_django
 from project.example.events import COUNT_WORDS
-from tests.helpers import StartWorker, WorkerProcess
+from tests.helpers import StartWorker, WorkerProcess, delete_streams, start_in_process, stop_in_process
 from tests.testapp.events import ECHO, FAIL, INBOX_ECHO, LONELY
 from walnats_django import (
+    Actor,
     Event,
     EventNotRegistered,
     NoActors,
@@ -24,6 +25,8 @@ from walnats_django import (
 )
 from walnats_django.client import close_connection, get_connection
 from walnats_django.jetstream import ensure_stream
+from walnats_django.testing import NatsServer
+from walnats_django.worker import Worker
 
 pytestmark = pytest.mark.usefixtures("worker")
 
@@ -136,3 +139,40 @@ async def test_a_custom_inbox_prefix_end_to_end(start_worker: StartWorker) -> No
         custom.wait_for_line("Refused unsafe reply subject actor=inbox-echo", since=since)
     finally:
         custom.stop()
+
+
+async def test_no_actors_is_not_raised_once_an_actor_consumes_the_stream(nats_server: NatsServer) -> None:
+    """connection.py:362-370: the consumer count is cached for 1 s, including a count of 0.
+
+    A request that found no actor caches 0; an actor that comes up within that second (a
+    deploy where web starts before workers) is ignored: every request whose answer takes
+    more than 20 ms fails with NoActors although an actor will answer it.
+    """
+    event = Event("review.fresh-actor", str).with_response(str)
+
+    async def slow_echo(text: str) -> str:
+        await asyncio.sleep(0.2)
+        return text
+
+    conn = await get_connection(2)
+    await ensure_stream(conn.js, event)
+    worker: Worker | None = None
+    task: asyncio.Task[None] | None = None
+    try:
+        with pytest.raises(NoActors):
+            await walnats_django.request(event, "nobody", timeout=2)
+        noticed = time.monotonic()
+        worker = Worker([Actor("review-fresh-actor", event, slow_echo)])
+        task = await start_in_process(worker)
+        if time.monotonic() - noticed > 0.8:
+            pytest.skip("the worker took too long to start to show the stale cache")
+        outcome: object
+        try:
+            outcome = await walnats_django.request(event, "somebody", timeout=3)
+        except NoActors as exc:
+            outcome = exc
+        assert outcome == "somebody", f"an actor is consuming the stream, yet: {outcome!r}"
+    finally:
+        if worker is not None and task is not None:
+            await stop_in_process(worker, task)
+        await delete_streams(nats_server.url, event.stream_name)

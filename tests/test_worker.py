@@ -1,4 +1,5 @@
-"""The runactors worker as a real subprocess: signals, retries, delays, deadlines, bad payloads."""
+"""The worker: `runactors` as a real subprocess (signals, retries, delays, deadlines, bad
+payloads) and a `Worker` run in-process on the test's event loop."""
 
 from __future__ import annotations
 
@@ -11,11 +12,19 @@ import nats
 import pytest
 
 import walnats_django
-from tests.helpers import StartWorker, WorkerProcess
+from tests.helpers import (
+    StartWorker,
+    WorkerProcess,
+    delete_streams,
+    eventually,
+    start_in_process,
+    stop_in_process,
+)
 from tests.testapp.events import ECHO, FAIL, SLOW, SLOW_SYNC
-from walnats_django import RemoteError
+from walnats_django import Actor, Event, RemoteError
 from walnats_django.testing import NatsServer
 from walnats_django.wire import HEADER_ACCEPT_ERRORS, HEADER_DEADLINE, HEADER_ERROR, HEADER_REPLY
+from walnats_django.worker import Worker
 
 
 async def _raw_connection(server: NatsServer) -> nats.NATS:
@@ -241,3 +250,27 @@ async def test_max_jobs_caps_concurrent_jobs_in_the_process(start_worker: StartW
     assert 1.0 <= elapsed < 2.0, f"4 jobs of 0.5 s, 2 at a time, took {elapsed:.2f} s"
     worker.signal(signal.SIGTERM)
     assert await asyncio.to_thread(worker.wait) == 0
+
+
+async def test_delayed_event_reaches_an_actor_with_max_attempts_1(nats_server: NatsServer) -> None:
+    """worker.py:166-169: the delay is honoured by `nak(delay=...)`, which is a delivery.
+
+    JetStream counts it against `max_deliver` (= `max_attempts`): with `max_attempts=1` the
+    delayed event is never delivered again, so the handler never runs and no dead letter is
+    written; with `max_attempts=N` the handler gets N-1 attempts (N-2 if the redelivery comes
+    a little early and is nak'ed again).
+    """
+    event = Event("review.delayed-once", str)
+    handled: list[str] = []
+
+    async def handler(text: str) -> None:
+        handled.append(text)
+
+    worker = Worker([Actor("review-delayed-once", event, handler, max_attempts=1)])
+    task = await start_in_process(worker)
+    try:
+        await walnats_django.emit(event, "later", delay=0.3, sync=True)
+        assert await eventually(lambda: handled, 4), "the delayed event was never handled"
+    finally:
+        await stop_in_process(worker, task)
+        await delete_streams(nats_server.url, event.stream_name)

@@ -9,6 +9,8 @@ starves other actors. Measurements are printed: run with `pytest -s` to see them
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -24,18 +26,22 @@ from tests.helpers import (
     StartWorker,
     WorkerProcess,
     await_line,
+    delete_streams,
     deliveries,
     record_lines,
     registered_actor,
     settled,
+    start_in_process,
     start_workers,
+    stop_in_process,
     unique,
     using,
 )
 from tests.testapp.fault_events import FA_LONG, FA_LONG_SYNC, FB_EXPIRE, FB_SLOW
-from walnats_django import RequestTimeout
+from walnats_django import Actor, Event, RequestTimeout
 from walnats_django.jetstream import ensure_consumer, ensure_stream
 from walnats_django.testing import NatsServer
+from walnats_django.worker import Worker
 
 # -- the requester's timeout and deadline ------------------------------------------------------
 
@@ -146,3 +152,64 @@ async def test_handlers_running_3x_ack_wait_run_once_and_answer(
         assert worker.log().count(f"Job started actor={actor} ") == 1
     print(f"[fa7] both answered after {took:.2f}s")
     assert 3.0 <= took < 5.0
+
+
+async def test_timed_out_sync_handler_neither_runs_twice_at_once_nor_starves_other_actors(
+    nats_server: NatsServer,
+) -> None:
+    """worker.py:299-305 and 390-392: `job_timeout` cancels the await, not the thread.
+
+    The timed-out handler keeps running in the shared executor while its message is retried:
+    attempt 2 runs concurrently with attempt 1 (double handling), and both keep a thread of
+    the one pool that every sync actor of the process shares (sum of their max_jobs), so a
+    quick, unrelated sync actor gets no thread and its requests time out.
+    """
+    hang = Event("review.sync-hang", str)
+    quick = Event("review.sync-quick", str).with_response(str)
+    release = threading.Event()
+    lock = threading.Lock()
+    running = [0]
+    peak = [0]
+
+    def hanging(text: str) -> None:
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        try:
+            release.wait(6)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    def answer(text: str) -> str:
+        return text
+
+    worker = Worker(
+        [
+            Actor(
+                "review-sync-hang",
+                hang,
+                hanging,
+                max_jobs=1,
+                job_timeout=0.3,
+                max_attempts=2,
+                retry_delay=(0,),
+            ),
+            Actor("review-sync-quick", quick, answer, max_jobs=1),
+        ],
+        shutdown_timeout=1,
+    )
+    task = await start_in_process(worker)
+    try:
+        await walnats_django.emit(hang, "stuck", sync=True)
+        await asyncio.sleep(1.0)  # attempt 1 times out at ~0.35 s, attempt 2 at ~0.75 s
+        got: str | None = None
+        with contextlib.suppress(RequestTimeout):
+            got = await walnats_django.request(quick, "hi", timeout=2)
+        assert (peak[0], got) == (1, "hi"), (
+            f"{peak[0]} runs of the timed-out handler at once; the other actor answered {got!r}"
+        )
+    finally:
+        release.set()
+        await stop_in_process(worker, task)
+        await delete_streams(nats_server.url, hang.stream_name, quick.stream_name)

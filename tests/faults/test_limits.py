@@ -8,7 +8,9 @@ refuses requests and emits with PublishRejected. Measurements are printed: run w
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import gc
 import time
 import types
 from collections.abc import AsyncIterator, Iterator
@@ -27,15 +29,26 @@ from tests.helpers import (
     WorkerProcess,
     await_line,
     record_lines,
+    start_in_process,
+    stop_in_process,
     unique,
     until,
 )
 from tests.testapp.fault_events import FB_BIG, FB_FULL
-from walnats_django import Actor, PayloadTooLarge, PublishRejected, RemoteError
+from walnats_django import (
+    Actor,
+    Event,
+    PayloadTooLarge,
+    PublishRejected,
+    RemoteError,
+    RequestTimeout,
+    WalnatsError,
+)
 from walnats_django import deadletters as dl
 from walnats_django.jetstream import ensure_consumer, ensure_stream
 from walnats_django.testing import NatsServer
 from walnats_django.wire import HEADER_REPLY, HEADER_TRACE, encoded_size
+from walnats_django.worker import Worker
 
 # -- max_payload: a server of its own with 8 KiB -----------------------------------------------
 
@@ -167,6 +180,97 @@ async def test_failed_message_near_max_payload_still_becomes_a_dead_letter(
     conn = await get_connection(2)
     letter = await dl.get(conn.js, int(found["dl"]))
     assert letter.payload_size == len(payload)
+
+
+# -- max_payload: in-process workers on a server of the test's own -----------------------------
+
+
+@pytest.fixture
+def own_small_server(tmp_path: Path) -> Iterator[NatsServer]:
+    """A server of this test's own whose max_payload is 8 KiB."""
+    with _small_nats_server(tmp_path) as server:
+        yield server
+
+
+@pytest.fixture
+async def on_own_small_server(own_small_server: NatsServer) -> AsyncIterator[NatsServer]:
+    """The requester (this process) on `own_small_server`."""
+    with override_settings(WALNATS={"SERVERS": [own_small_server.url], "REQUEST_TIMEOUT": 5.0}):
+        yield own_small_server
+        await close_connection()
+
+
+@pytest.mark.usefixtures("on_own_small_server")
+async def test_dead_letter_of_a_max_payload_message_is_recorded(own_small_server: NatsServer) -> None:
+    """deadletters.py:309-313 and 353-358: `to_message` keeps 64 bytes of slack, then `record`
+    adds `Nats-Msg-Id: dl:<stream>:<seq>:<actor>` (20 bytes + the three) after the budget.
+
+    With a stream and actor name of 25 + 30 characters that header takes 76 bytes, so the dead
+    letter of a payload that filled max_payload is 12 bytes too large. nats-py checks only the
+    body, the server rejects the HPUB and closes the worker's connection ("maximum payload
+    exceeded"); `_give_up` retries forever (on the last attempt), killing the worker's
+    connection - and every other actor's acks and answers - each time, and no dead letter is
+    ever written.
+    """
+    event = Event("review.orders-created-big", bytes)
+
+    async def refuse(data: bytes) -> None:
+        raise ValueError("refused")
+
+    actor = Actor("review-send-confirmation-email", event, refuse, max_attempts=1)
+    worker = Worker([actor], shutdown_timeout=1)
+    task = await start_in_process(worker)
+    nc = await nats.connect(own_small_server.url)
+    try:
+        await walnats_django.emit(event, b"x" * SMALL_MAX_PAYLOAD, sync=True)
+        js = nc.jetstream()
+        letters: list[dl.DeadLetter] = []
+
+        async def recorded() -> bool:
+            letters[:] = await dl.list_all(js, actor=actor.name)
+            return bool(letters)
+
+        deadline = time.monotonic() + 6
+        while not await recorded() and time.monotonic() < deadline:  # noqa: ASYNC110 - polls NATS
+            await asyncio.sleep(0.2)
+        assert letters, "no dead letter was recorded for the failed max_payload message"
+    finally:
+        await nc.close()
+        await stop_in_process(worker, task)
+
+
+@pytest.mark.usefixtures("on_own_small_server")
+async def test_answer_over_max_payload_fails_the_request_at_once() -> None:
+    """worker.py:317-328: `_answer` publishes without a size check or error handling.
+
+    nats-py raises MaxPayloadError inside the job task (an exception nobody retrieves: it only
+    surfaces as "Task exception was never retrieved" at garbage collection), the message is
+    already acked, and the requester waits out its timeout for an outcome the worker knew.
+    """
+    event = Event("review.big-answer", str).with_response(bytes)
+
+    async def big(text: str) -> bytes:
+        return b"a" * (SMALL_MAX_PAYLOAD + 1)
+
+    worker = Worker([Actor("review-big-answer", event, big)], shutdown_timeout=1)
+    task = await start_in_process(worker)
+    try:
+        started = time.monotonic()
+        outcome: BaseException | None = None
+        try:
+            await walnats_django.request(event, "x", timeout=3)
+        except WalnatsError as exc:
+            outcome = exc
+        took = time.monotonic() - started
+        # The job task's MaxPayloadError is never retrieved: collect it now, or its finalizer
+        # ("Task exception was never retrieved") can run inside pytest's traceback rendering and
+        # trip CPython 3.11's "AST constructor recursion depth mismatch" (an INTERNALERROR).
+        gc.collect()
+        shown = f"got {type(outcome).__name__} after {took:.1f}s instead of an error answer"
+        assert not isinstance(outcome, RequestTimeout), shown
+        assert took < 1.5, shown
+    finally:
+        await stop_in_process(worker, task)
 
 
 # -- backpressure: a full stream ---------------------------------------------------------------

@@ -13,12 +13,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+import nats
+from django.test import override_settings
 from walnats_django.connection import close_connection
 
 import walnats_django
 from tests.helpers import StartWorker, await_line, record_lines, start_workers, until, using, wait_lines
 from tests.testapp.fault_events import FA_DURABLE, FA_LOAD, FA_OUTAGE, FA_SHORT
-from walnats_django import NatsUnavailable, RequestTimeout
+from walnats_django import Actor, Event, NatsUnavailable, RequestTimeout, WalnatsError
+from walnats_django.jetstream import ensure_consumer, ensure_stream
 from walnats_django.testing import NatsServer
 
 # -- restarts (SIGTERM, then kill -9) under load -----------------------------------------------
@@ -245,6 +248,45 @@ async def test_a_job_running_when_the_connection_closes_for_good_does_not_delay_
         f"the worker stayed off NATS for {back:.1f}s waiting for a job it cannot ack; log:\n"
         + "\n".join(line for line in worker.lines[since:] if "DEBUG" not in line)
     )
+
+
+async def test_acked_request_fails_at_once_when_the_connection_closes_for_good(tmp_path: Path) -> None:
+    """connection.py:206-218: `Connection.open` passes no `closed_cb`.
+
+    `disconnected_cb` fails only unacked requests; acked ones wait for an answer that can
+    only come after a reconnect. When a configured `max_reconnect_attempts` closes the
+    connection for good, nothing fails them: the caller waits out its whole timeout although
+    the outcome (no answer can ever arrive on this connection) is known.
+    """
+    event = Event("review.closed-for-good", str).with_response(str)
+
+    async def nobody(text: str) -> str:
+        return text
+
+    with NatsServer(store_dir=tmp_path / "store") as server:
+        nc = await nats.connect(server.url)
+        js = nc.jetstream()
+        # A stream and a consumer but no worker: the request is stored and acked, and the
+        # no-actor probe sees a consumer, so only the answer is outstanding.
+        await ensure_stream(js, event)
+        await ensure_consumer(js, Actor("review-closed-for-good", event, nobody))
+        await nc.close()
+        options = {"max_reconnect_attempts": 1, "reconnect_time_wait": 0.2}
+        with override_settings(WALNATS={"SERVERS": [server.url], "CONNECT_OPTIONS": options}):
+            pending = asyncio.ensure_future(walnats_django.request(event, "x", timeout=8))
+            await asyncio.sleep(0.5)
+            assert not pending.done()
+            server.stop()
+            stopped = time.monotonic()
+            outcome: BaseException | None = None
+            try:
+                await pending
+            except WalnatsError as exc:
+                outcome = exc
+            took = time.monotonic() - stopped
+    shown = f"got {type(outcome).__name__} after {took:.1f}s (connection closed for good after ~0.5 s)"
+    assert isinstance(outcome, NatsUnavailable), shown
+    assert took < 4, shown
 
 
 # -- closing the connection right after NATS went away -----------------------------------------

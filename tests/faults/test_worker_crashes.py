@@ -12,28 +12,38 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from django.test import override_settings
 from nats.js import JetStreamContext
+from walnats_django.connection import close_connection
 
 import walnats_django
 from tests.helpers import (
     StartWorker,
     WorkerProcess,
     await_line,
+    delete_streams,
     deliveries,
+    eventually,
     record_lines,
     settled,
+    start_in_process,
     start_workers,
+    stop_in_process,
     until,
     using,
     wait_lines,
 )
+from tests.testapp.events import SLOW_SYNC
 from tests.testapp.fault_events import FA_GRACE, FA_KILL, FA_MANY
-from walnats_django import DuplicateRequest, RequestTimeout
+from walnats_django import Actor, DuplicateRequest, Event, RequestTimeout
+from walnats_django.sync import run_sync
 from walnats_django.testing import NatsServer
+from walnats_django.worker import Worker
 
 # -- kill -9 -----------------------------------------------------------------------------------
 
@@ -199,3 +209,125 @@ async def test_sigterm_with_10_jobs_in_flight_finishes_acks_and_answers_them(
     assert info.num_ack_pending == 0
     assert info.num_redelivered == 0
     assert sorted(record_lines(record_dir / "fa-grace-done")) == sorted(texts)
+
+
+async def test_graceful_shutdown_keeps_pulsing_jobs_it_waits_for(nats_server: NatsServer) -> None:
+    """worker.py:139 (`ActorRunner.run` ends with `self.watch.close()`) + worker.py:497-511.
+
+    On SIGTERM the runner leaves its loop and closes its JobWatch, then `_shutdown` waits up to
+    `shutdown_timeout` for running jobs: with no sweep, those jobs get no "in progress" pulse,
+    so JetStream redelivers them after `ack_wait` and a second worker runs them again while the
+    first is still finishing. Here ack_wait is 1 s and the job takes 3 s after the stop.
+    """
+    event = Event("review.shutdown-pulse", str)
+    starts: list[str] = []
+
+    def actor(tag: str) -> Actor[str, None]:
+        async def handler(text: str) -> None:
+            starts.append(tag)
+            await asyncio.sleep(3.0)
+
+        return Actor("review-shutdown-pulse", event, handler, ack_wait=1)
+
+    workers = {
+        "w1": Worker([actor("w1")], shutdown_timeout=10),
+        "w2": Worker([actor("w2")], shutdown_timeout=10),
+    }
+    tasks = {tag: await start_in_process(w) for tag, w in workers.items()}
+    try:
+        await walnats_django.emit(event, "job", sync=True)
+        assert await eventually(lambda: starts, 5), "the job never started"
+        first = starts[0]
+        workers[first].stop()
+        await asyncio.wait_for(tasks[first], 15)  # the 3 s job finishes within the grace period
+        await asyncio.sleep(0.3)
+        assert starts == [first], f"the job ran again while the stopping worker finished it: {starts}"
+    finally:
+        for tag, w in workers.items():
+            await stop_in_process(w, tasks[tag])
+        await delete_streams(nats_server.url, event.stream_name)
+
+
+async def test_message_arriving_during_shutdown_is_handed_back_not_lost(nats_server: NatsServer) -> None:
+    """worker.py:96-99 (`_on_message` naks at once while stopping) with the pull still open.
+
+    After `stop()` the worker keeps its outstanding pull requests (up to 5 s, 15 credits here)
+    while it waits for the running job. A message that arrives meanwhile is nak'ed without a
+    delay, JetStream redelivers it at once to the same open pull, which naks it again: with
+    `max_attempts=3` the message reaches max_deliver in milliseconds and is never handled
+    (nor dead-lettered) by the next worker.
+    """
+    event = Event("review.late-arrival", str)
+    handled: list[str] = []
+
+    def actor() -> Actor[str, None]:
+        async def handler(text: str) -> None:
+            if text == "block":
+                await asyncio.sleep(1.5)
+            handled.append(text)
+
+        return Actor("review-late-arrival", event, handler, max_attempts=3)
+
+    first = Worker([actor()], shutdown_timeout=10)
+    first_task = await start_in_process(first)
+    second: Worker | None = None
+    second_task: asyncio.Task[None] | None = None
+    try:
+        await walnats_django.emit(event, "block", sync=True)
+        assert await eventually(lambda: first._runners[0].jobs, 5), "the blocking job never started"
+        first.stop()
+        await asyncio.sleep(0.2)
+        await walnats_django.emit(event, "late", sync=True)
+        await asyncio.wait_for(first_task, 15)
+        assert "block" in handled
+        second = Worker([actor()])
+        second_task = await start_in_process(second)
+        assert await eventually(lambda: "late" in handled, 5), (
+            "the event that arrived during the first worker's shutdown was never handled"
+        )
+    finally:
+        await stop_in_process(first, first_task)
+        if second is not None and second_task is not None:
+            await stop_in_process(second, second_task)
+        await delete_streams(nats_server.url, event.stream_name)
+
+
+def test_runactors_exits_after_the_grace_period_with_a_stuck_sync_handler(
+    tmp_path: Path, start_worker: StartWorker, record_dir: Path
+) -> None:
+    """worker.py:455 (`executor.shutdown(wait=False, ...)`) does not stop running threads.
+
+    After the grace period the job is cancelled and nak'ed, `Worker.run` returns and the
+    command ends, but the interpreter joins ThreadPoolExecutor threads at exit: the process
+    stays up until the stuck handler returns (here 30 s; a handler blocked on a socket without
+    a timeout: forever), so the orchestrator's SIGKILL is what ends it, not "exit 0".
+    """
+    seconds = 30.25
+    with NatsServer(store_dir=tmp_path / "store") as server:
+        worker = start_worker(
+            "--actor", "slow-sync", "--shutdown-timeout", "1", extra_env={"NATS_URL": server.url}
+        )
+        try:
+            with override_settings(WALNATS={"SERVERS": [server.url]}):
+                walnats_django.emit_sync(SLOW_SYNC, seconds, sync=True)
+                run_sync(close_connection())
+            worker.wait_for_line("Job started actor=slow-sync")
+            deadline = time.monotonic() + 10
+            started = record_dir / "slow-sync-start"
+            while str(seconds) not in (started.read_text() if started.exists() else ""):
+                assert time.monotonic() < deadline, "the stuck handler never started"
+                time.sleep(0.05)
+            worker.signal(signal.SIGTERM)
+            stopped = time.monotonic()
+            code: int | None
+            try:
+                code = worker.wait(timeout=8)
+            except subprocess.TimeoutExpired:
+                code = None
+            took = time.monotonic() - stopped
+            assert code == 0, (
+                f"runactors had not exited {took:.1f}s after SIGTERM (grace period 1 s); "
+                f"its log ends:\n" + "\n".join(worker.lines[-4:])
+            )
+        finally:
+            worker.stop()

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from walnats_django.connection import close_connection
 
 from tests.helpers import StartWorker, WorkerProcess
+from walnats_django.client import close_connection
 from walnats_django.testing import NatsServer
 
 

@@ -231,7 +231,7 @@ async def start_in_process(worker: Worker) -> asyncio.Task[None]:
     """Run `worker` on this loop; return once every actor has its pull subscription."""
     task = asyncio.ensure_future(worker.run())
     deadline = time.monotonic() + 10
-    while not (worker._runners and all(r.puller._sub is not None for r in worker._runners)):
+    while not (worker._loops and all(r.puller._sub is not None for r in worker._loops)):
         if task.done():
             task.result()
         assert time.monotonic() < deadline, "the worker did not start"

@@ -83,7 +83,7 @@ async def test_event_with_a_status_meta_header_is_handled(nats_server: NatsServe
     try:
         # walnats-django refuses such meta; a walnats 1.2.6 peer may still send it.
         with pytest.raises(walnats_django.InvalidHeader, match="reserved"):
-            await walnats_django.emit(event, "refused", meta={"Status": "draft"}, sync=True)
+            await walnats_django.emit(event, "refused", meta={"Status": "draft"}, wait=True)
         raw = await nats.connect(nats_server.url)
         try:
             await raw.jetstream().publish(event.subject, b'"draft order"', headers={"Status": "draft"})

@@ -147,7 +147,7 @@ def test_nats_port_in_use_is_a_clear_error(start: Start) -> None:
         (["--port", "0"], "is not a TCP port"),
         (["--nats-port", "70000"], "is not a TCP port"),
         (["--port", "http"], "is not an integer"),
-        (["--workers", "0"], "must be at least 1"),
+        (["--workers", "0"], "must be a positive number, got 0"),
     ],
 )
 def test_arguments_are_validated(args: list[str], message: str) -> None:

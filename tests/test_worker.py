@@ -211,7 +211,7 @@ def test_unknown_actor_is_a_command_error(start_worker: StartWorker) -> None:
 def test_bad_option_is_rejected(start_worker: StartWorker) -> None:
     worker = start_worker("--max-jobs", "0", wait=False)
     assert worker.wait() != 0
-    assert "must be at least 1" in worker.log()
+    assert "--max-jobs: the value must be a positive number, got 0." in worker.log()
 
 
 def test_burst_mode_drains_and_exits(start_worker: StartWorker, record_dir: Path) -> None:
@@ -221,7 +221,7 @@ def test_burst_mode_drains_and_exits(start_worker: StartWorker, record_dir: Path
     # the five notes then wait in the stream until the second one drains them.
     assert start_worker("--actor", "note", "--burst", wait=False).wait() == 0
     for i in range(5):
-        walnats_django.emit_sync(NOTE, f"burst-{i}", sync=True)
+        walnats_django.emit_sync(NOTE, f"burst-{i}", wait=True)
     worker = start_worker("--actor", "note", "--burst", wait=False)
     assert worker.wait() == 0
     notes = (record_dir / "note").read_text().splitlines()
@@ -269,7 +269,7 @@ async def test_delayed_event_reaches_an_actor_with_max_attempts_1(nats_server: N
     worker = Worker([Actor("review-delayed-once", event, handler, max_attempts=1)])
     task = await start_in_process(worker)
     try:
-        await walnats_django.emit(event, "later", delay=0.3, sync=True)
+        await walnats_django.emit(event, "later", delay=0.3, wait=True)
         assert await eventually(lambda: handled, 4), "the delayed event was never handled"
     finally:
         await stop_in_process(worker, task)

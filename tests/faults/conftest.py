@@ -13,9 +13,9 @@ import nats
 import pytest
 import pytest_asyncio
 from nats.js import JetStreamContext
-from walnats_django.connection import close_connection
 
 from tests.helpers import StartWorker, WorkerProcess
+from walnats_django.client import close_connection
 from walnats_django.testing import NatsServer
 
 

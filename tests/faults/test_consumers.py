@@ -12,11 +12,11 @@ import time
 
 import nats
 from nats.js.errors import NotFoundError
-from walnats_django.connection import get_connection
 
 import walnats_django
 from tests.helpers import StartWorker, await_line, registered_actor, until
 from tests.testapp.fault_events import FB_LOST, FB_NOREG
+from walnats_django.client import get_connection
 from walnats_django.jetstream import ensure_consumer, ensure_stream
 
 

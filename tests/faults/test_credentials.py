@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 from django.test import Client, override_settings
 from pytest_django.fixtures import Settings as SettingsWrapper
-from walnats_django.connection import close_connection
 
 import walnats_django
 from tests.helpers import StartWorker, WorkerProcess
 from tests.testapp.fault_events import FB_AUTH
 from walnats_django import NatsUnavailable
+from walnats_django.client import close_connection
 from walnats_django.sync import run_sync
 from walnats_django.testing import NatsServer
 

@@ -185,7 +185,7 @@ async def test_dead_letter_recorded_after_the_dead_letter_stream_recovers(
     try:
         since = worker.mark()
         text = unique("dlfail")
-        await walnats_django.emit(FB_DLFAIL, text, sync=True)
+        await walnats_django.emit(FB_DLFAIL, text, wait=True)
         await await_line(worker, "Cannot record dead letter actor=fb-dlfail", since)
     finally:
         await js.update_stream(dl.stream_config())

@@ -19,11 +19,11 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from walnats_django.connection import close_connection, get_connection
 
 import walnats_django
 from tests.helpers import StartWorker, WorkerProcess, record_lines
 from tests.testapp.fault_events import FB_DL
+from walnats_django.client import close_connection, get_connection
 from walnats_django.sync import run_sync
 
 DEAD_LETTER_LINE = re.compile(
@@ -66,7 +66,7 @@ def _dead_letter(worker: WorkerProcess, record_dir: Path) -> tuple[str, int, int
     """Emit a message the flaky actor fails on; return (text, stream seq, dead-letter seq)."""
     text = f"dl-{uuid.uuid4().hex[:10]}"
     since = worker.mark()
-    walnats_django.emit_sync(FB_DL, text, sync=True, trace_id=f"trace-{text}")
+    walnats_django.emit_sync(FB_DL, text, wait=True, trace_id=f"trace-{text}")
     # One message in flight at a time: the next dead letter of fb-dl-flaky is ours.
     line = worker.wait_for_line("Dead letter recorded actor=fb-dl-flaky", since=since)
     found = DEAD_LETTER_LINE.search(line)

@@ -19,7 +19,6 @@ import nats
 import pytest
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from walnats_django.connection import get_connection
 
 import walnats_django
 from tests.helpers import (
@@ -39,6 +38,7 @@ from tests.helpers import (
 )
 from tests.testapp.fault_events import FA_LONG, FA_LONG_SYNC, FB_EXPIRE, FB_SLOW
 from walnats_django import Actor, Event, RequestTimeout
+from walnats_django.client import get_connection
 from walnats_django.jetstream import ensure_consumer, ensure_stream
 from walnats_django.testing import NatsServer
 from walnats_django.worker import Worker
@@ -56,11 +56,11 @@ async def test_caller_timeout_then_late_answer_is_harmless(
     late: asyncio.Queue[Msg] = asyncio.Queue()
 
     async def spy(msg: Msg) -> None:
-        if msg.subject.startswith(f"{conn.inbox}.r") and msg.data == b"3.0":
+        if msg.subject.startswith(f"{conn.mux.inbox}.r") and msg.data == b"3.0":
             await late.put(msg)
 
     # A second subscription on the same connection and inbox sees what the muxed one gets.
-    spy_sub = await conn.nc.subscribe(conn.inbox + ".*", cb=spy)
+    spy_sub = await conn.nc.subscribe(conn.mux.inbox + ".*", cb=spy)
     try:
         started = time.monotonic()
         with pytest.raises(RequestTimeout):
@@ -73,7 +73,7 @@ async def test_caller_timeout_then_late_answer_is_harmless(
         # The late answer reached the muxed inbox of this connection; it must change nothing.
         assert await walnats_django.request(FB_SLOW, 0.01, timeout=5) == 0.01
         assert (await get_connection(2)) is conn
-        assert conn.usable
+        assert conn.nc.is_connected
     finally:
         await spy_sub.unsubscribe()
         loop.set_exception_handler(None)
@@ -201,7 +201,7 @@ async def test_timed_out_sync_handler_neither_runs_twice_at_once_nor_starves_oth
     )
     task = await start_in_process(worker)
     try:
-        await walnats_django.emit(hang, "stuck", sync=True)
+        await walnats_django.emit(hang, "stuck", wait=True)
         await asyncio.sleep(1.0)  # attempt 1 times out at ~0.35 s, attempt 2 at ~0.75 s
         got: str | None = None
         with contextlib.suppress(RequestTimeout):

@@ -29,7 +29,7 @@ async def test_duplicate_uid_raises_duplicate_request_at_once(
     duplicate_ms = (time.monotonic() - started) * 1000
     assert duplicate_ms < 500, "the PubAck says duplicate: no waiting for the timeout"
     # A duplicate *emit* is success: the uid exists to make re-emits safe. It is still not handled.
-    await walnats_django.emit(FB_DUP, second, uid=uid, sync=True)
+    await walnats_django.emit(FB_DUP, second, uid=uid, wait=True)
     assert await walnats_django.request(FB_DUP, third, uid=unique("uid"), timeout=5) == third
     handled = record_lines(record_dir / "fb-dup")
     assert handled.count(first) == 1

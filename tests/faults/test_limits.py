@@ -20,7 +20,6 @@ import nats
 import pytest
 from django.test import override_settings
 from nats.js.errors import NotFoundError
-from walnats_django.connection import close_connection, get_connection
 
 import walnats_django
 from tests.helpers import (
@@ -45,6 +44,7 @@ from walnats_django import (
     WalnatsError,
 )
 from walnats_django import deadletters as dl
+from walnats_django.client import close_connection, get_connection
 from walnats_django.jetstream import ensure_consumer, ensure_stream
 from walnats_django.testing import NatsServer
 from walnats_django.wire import HEADER_REPLY, HEADER_TRACE, encoded_size
@@ -99,9 +99,9 @@ async def test_largest_request_that_fits_succeeds_and_one_byte_more_is_refused(
 
     def request_headers() -> dict[str, str]:
         # The next request's token: its counter in hex plus 12 random hex digits.
-        token = format(conn._counter + 1, "x") + "0" * 12
+        token = format(conn.mux._tokens._counter + 1, "x") + "0" * 12
         # No Walnats-Accept-Errors: the deadline already says the requester understands errors.
-        return {"Walnats-Deadline": repr(now + 5.0), HEADER_REPLY: f"{conn.inbox}.r{token}"}
+        return {"Walnats-Deadline": repr(now + 5.0), HEADER_REPLY: f"{conn.mux.inbox}.r{token}"}
 
     fits = SMALL_MAX_PAYLOAD - encoded_size(request_headers())
     started = time.monotonic()
@@ -113,7 +113,7 @@ async def test_largest_request_that_fits_succeeds_and_one_byte_more_is_refused(
         await walnats_django.request(FB_BIG, b"x" * over, timeout=5)
     refused_ms = (time.monotonic() - started) * 1000
     assert refused_ms < 50, "refused before sending, not by the server"
-    assert conn.usable
+    assert conn.nc.is_connected
     assert await walnats_django.request(FB_BIG, b"small", timeout=5) == 5
     assert (await get_connection(2)) is conn, "the same connection is still in use"
     print(
@@ -128,24 +128,24 @@ async def test_largest_emit_with_headers_fits_and_one_byte_more_is_refused(recor
     uid = unique("big")
     headers = {"Nats-Msg-Id": uid, HEADER_TRACE: "trace-big"}
     fits = SMALL_MAX_PAYLOAD - encoded_size(headers)
-    await walnats_django.emit(FB_BIG, b"y" * fits, uid=uid, trace_id="trace-big", sync=True)
+    await walnats_django.emit(FB_BIG, b"y" * fits, uid=uid, trace_id="trace-big", wait=True)
     await until(
         lambda: str(fits) in record_lines(record_dir / "fb-big"), "the actor handled the largest emit"
     )
     with pytest.raises(PayloadTooLarge):
         await walnats_django.emit(
-            FB_BIG, b"y" * (fits + 1), uid=unique("big"), trace_id="trace-big", sync=True
+            FB_BIG, b"y" * (fits + 1), uid=unique("big"), trace_id="trace-big", wait=True
         )
     with pytest.raises(PayloadTooLarge):
         await walnats_django.emit(FB_BIG, b"y" * (fits + 1), uid=unique("big"), trace_id="trace-big")
-    assert conn.usable
+    assert conn.nc.is_connected
     assert await walnats_django.request(FB_BIG, b"ok", timeout=5) == 2
     print(f"\n[11] emit with headers: {fits} payload bytes stored and handled; {fits + 1} refused")
 
 
 @pytest.mark.usefixtures("on_small_server")
 async def test_largest_emit_without_headers_fits(record_dir: Path) -> None:
-    """Found by this suite: emit(sync=True) with no uid/trace/meta sent an empty header block.
+    """Found by this suite: emit(wait=True) with no uid/trace/meta sent an empty header block.
 
     `Connection.publish_and_wait` passed `headers={}` to nats-py, which then sends HPUB with
     `NATS/1.0\\r\\n\\r\\n` (12 bytes), but `wire.encoded_size({})` counts 0 bytes: a payload of
@@ -153,9 +153,9 @@ async def test_largest_emit_without_headers_fits(record_dir: Path) -> None:
     exceeded: 8204 vs 8192"); the caller got NatsUnavailable instead of success.
     """
     conn = await get_connection(2)
-    await walnats_django.emit(FB_BIG, b"z" * SMALL_MAX_PAYLOAD, sync=True)
+    await walnats_django.emit(FB_BIG, b"z" * SMALL_MAX_PAYLOAD, wait=True)
     await until(lambda: str(SMALL_MAX_PAYLOAD) in record_lines(record_dir / "fb-big"), "handled")
-    assert conn.usable
+    assert conn.nc.is_connected
 
 
 @pytest.mark.usefixtures("on_small_server")
@@ -222,7 +222,7 @@ async def test_dead_letter_of_a_max_payload_message_is_recorded(own_small_server
     task = await start_in_process(worker)
     nc = await nats.connect(own_small_server.url)
     try:
-        await walnats_django.emit(event, b"x" * SMALL_MAX_PAYLOAD, sync=True)
+        await walnats_django.emit(event, b"x" * SMALL_MAX_PAYLOAD, wait=True)
         js = nc.jetstream()
         letters: list[dl.DeadLetter] = []
 
@@ -282,14 +282,14 @@ async def test_full_stream_rejects_requests_and_sync_emits(raw: nats.NATS) -> No
         await conn.js.delete_stream(FB_FULL.stream_name)
     await ensure_stream(conn.js, FB_FULL)
     await ensure_consumer(conn.js, Actor("fb-full", FB_FULL, lambda text: text))  # no worker runs it
-    await walnats_django.emit(FB_FULL, "one", sync=True)
-    await walnats_django.emit(FB_FULL, "two", sync=True)
+    await walnats_django.emit(FB_FULL, "one", wait=True)
+    await walnats_django.emit(FB_FULL, "two", wait=True)
     started = time.monotonic()
     with pytest.raises(PublishRejected) as rejected:
         await walnats_django.request(FB_FULL, "three", timeout=5)
     request_ms = (time.monotonic() - started) * 1000
     with pytest.raises(PublishRejected) as rejected_emit:
-        await walnats_django.emit(FB_FULL, "three", sync=True)
+        await walnats_django.emit(FB_FULL, "three", wait=True)
     message = str(rejected.value)
     assert FB_FULL.stream_name in message
     assert "maximum messages" in message.lower()

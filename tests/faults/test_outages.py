@@ -15,12 +15,12 @@ from typing import Any
 
 import nats
 from django.test import override_settings
-from walnats_django.connection import close_connection
 
 import walnats_django
 from tests.helpers import StartWorker, await_line, record_lines, start_workers, until, using, wait_lines
 from tests.testapp.fault_events import FA_DURABLE, FA_LOAD, FA_OUTAGE, FA_SHORT
 from walnats_django import Actor, Event, NatsUnavailable, RequestTimeout, WalnatsError
+from walnats_django.client import close_connection
 from walnats_django.jetstream import ensure_consumer, ensure_stream
 from walnats_django.testing import NatsServer
 
@@ -67,7 +67,7 @@ class _Load:
         while not self.stopping:
             i += 1
             try:
-                await walnats_django.emit(FA_DURABLE, f"d{i}", uid=f"fa-durable-{i}", sync=True)
+                await walnats_django.emit(FA_DURABLE, f"d{i}", uid=f"fa-durable-{i}", wait=True)
             except Exception as exc:  # noqa: BLE001 - only PubAck'd events must be handled
                 name = type(exc).__name__
                 self.emit_failed[name] = self.emit_failed.get(name, 0) + 1

@@ -205,7 +205,7 @@ async def test_header_injection_is_refused_before_sending(
     with pytest.raises(InvalidHeader):
         await walnats_django.request(FB_FORGE, "injected", timeout=5, **kwargs)
     with pytest.raises(InvalidHeader):
-        await walnats_django.emit(FB_FORGE, "injected", sync=True, **kwargs)
+        await walnats_django.emit(FB_FORGE, "injected", wait=True, **kwargs)
     with pytest.raises(InvalidHeader):
         await walnats_django.emit(FB_FORGE, "injected", **kwargs)
     assert await walnats_django.request(FB_FORGE, "clean", timeout=5) == "clean"

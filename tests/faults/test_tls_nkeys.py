@@ -15,12 +15,12 @@ import nkeys
 import pytest
 import trustme
 from django.test import override_settings
-from walnats_django.connection import close_connection
 
 import walnats_django
 from tests.helpers import StartWorker, WorkerProcess
 from tests.testapp.fault_events import FB_AUTH
 from walnats_django import NatsUnavailable
+from walnats_django.client import close_connection
 from walnats_django.testing import NatsServer
 
 
@@ -143,12 +143,15 @@ def test_nkey_seed_without_the_nkeys_package_is_a_clear_error(
 ) -> None:
     from django.core.exceptions import ImproperlyConfigured
 
-    from walnats_django import checks, connection
+    from walnats_django import checks
+    from walnats_django.client import credentials
 
     monkeypatch.setenv("NATS_NKEY_SEED", str(nkey_seed[0]))
-    monkeypatch.setattr(connection.importlib.util, "find_spec", _pretend_missing("nkeys"))
-    with pytest.raises(ImproperlyConfigured, match=r"pip install 'walnats-django\[nkeys\]'"):
-        connection.credentials_from_env()
+    monkeypatch.setattr(credentials.importlib.util, "find_spec", _pretend_missing("nkeys"))
+    with pytest.raises(
+        ImproperlyConfigured, match=r"the 'nkeys' extra of walnats-django \(or `pip install nkeys`\)"
+    ):
+        credentials.credentials_from_env()
     errors = checks.check_settings(None)
     assert [e.id for e in errors] == ["walnats_django.E017"]
 

@@ -19,7 +19,6 @@ from pathlib import Path
 
 from django.test import override_settings
 from nats.js import JetStreamContext
-from walnats_django.connection import close_connection
 
 import walnats_django
 from tests.helpers import (
@@ -41,6 +40,7 @@ from tests.helpers import (
 from tests.testapp.events import SLOW_SYNC
 from tests.testapp.fault_events import FA_GRACE, FA_KILL, FA_MANY
 from walnats_django import Actor, DuplicateRequest, Event, RequestTimeout
+from walnats_django.client import close_connection
 from walnats_django.sync import run_sync
 from walnats_django.testing import NatsServer
 from walnats_django.worker import Worker
@@ -127,7 +127,7 @@ async def test_emits_survive_worker_kills_at_least_once_and_idempotent_exactly_o
 
         async def emit_all() -> float:
             for i in range(total):
-                await walnats_django.emit(FA_MANY, f"m{i}", uid=f"fa-many-{i}", sync=True)
+                await walnats_django.emit(FA_MANY, f"m{i}", uid=f"fa-many-{i}", wait=True)
                 if i % 20 == 19:
                     await asyncio.sleep(0.02)
             return time.monotonic() - began
@@ -163,11 +163,11 @@ async def test_emits_survive_worker_kills_at_least_once_and_idempotent_exactly_o
         duplicates = 0
         for i in range(0, total, 10):
             try:
-                await walnats_django.emit(FA_MANY, f"m{i}", uid=f"fa-many-{i}", sync=True)
+                await walnats_django.emit(FA_MANY, f"m{i}", uid=f"fa-many-{i}", wait=True)
             except DuplicateRequest:
                 duplicates += 1
         assert (await own_js.stream_info(FA_MANY.stream_name)).state.last_seq == last_seq
-        await walnats_django.emit(FA_MANY, "sentinel", uid="fa-many-sentinel", sync=True)
+        await walnats_django.emit(FA_MANY, "sentinel", uid="fa-many-sentinel", wait=True)
         await wait_lines(seen, 1, keep=lambda line: line == "sentinel")
         await settled(own_js, FA_MANY.stream_name, "fa-many")
         print(
@@ -235,7 +235,7 @@ async def test_graceful_shutdown_keeps_pulsing_jobs_it_waits_for(nats_server: Na
     }
     tasks = {tag: await start_in_process(w) for tag, w in workers.items()}
     try:
-        await walnats_django.emit(event, "job", sync=True)
+        await walnats_django.emit(event, "job", wait=True)
         assert await eventually(lambda: starts, 5), "the job never started"
         first = starts[0]
         workers[first].stop()
@@ -273,11 +273,11 @@ async def test_message_arriving_during_shutdown_is_handed_back_not_lost(nats_ser
     second: Worker | None = None
     second_task: asyncio.Task[None] | None = None
     try:
-        await walnats_django.emit(event, "block", sync=True)
-        assert await eventually(lambda: first._runners[0].jobs, 5), "the blocking job never started"
+        await walnats_django.emit(event, "block", wait=True)
+        assert await eventually(lambda: first._loops[0].jobs, 5), "the blocking job never started"
         first.stop()
         await asyncio.sleep(0.2)
-        await walnats_django.emit(event, "late", sync=True)
+        await walnats_django.emit(event, "late", wait=True)
         await asyncio.wait_for(first_task, 15)
         assert "block" in handled
         second = Worker([actor()])
@@ -309,7 +309,7 @@ def test_runactors_exits_after_the_grace_period_with_a_stuck_sync_handler(
         )
         try:
             with override_settings(WALNATS={"SERVERS": [server.url]}):
-                walnats_django.emit_sync(SLOW_SYNC, seconds, sync=True)
+                walnats_django.emit_sync(SLOW_SYNC, seconds, wait=True)
                 run_sync(close_connection())
             worker.wait_for_line("Job started actor=slow-sync")
             deadline = time.monotonic() + 10

@@ -28,6 +28,7 @@ def _puller(batch: int, *, no_wait: bool = False) -> Puller:
         on_message=lambda msg: None,
         on_status=lambda: None,
         on_lost=lambda reason: None,
+        on_unavailable=lambda: None,
     )
 
 
@@ -94,3 +95,54 @@ async def test_event_with_a_status_meta_header_is_handled(nats_server: NatsServe
     finally:
         await stop_in_process(worker, task)
         await delete_streams(nats_server.url, event.stream_name)
+
+
+def _status(code: str, description: str = "") -> object:
+    headers = {"Status": code, **({"Description": description} if description else {})}
+    return types.SimpleNamespace(reply="", headers=headers, subject="_INBOX.pull", data=b"")
+
+
+async def test_no_responders_is_not_taken_for_a_deleted_consumer() -> None:
+    seen: list[str] = []
+    puller = Puller(
+        types.SimpleNamespace(new_inbox=lambda: "_INBOX.pull"),  # type: ignore[arg-type]
+        "stream",
+        "consumer",
+        batch=4,
+        no_wait=False,
+        on_message=lambda msg: None,
+        on_status=lambda: seen.append("status"),
+        on_lost=lambda reason: seen.append(f"lost {reason}"),
+        on_unavailable=lambda: seen.append("unavailable"),
+    )
+    puller._pulls.append(_Pull(4, expires_at=1e18))
+    await puller._on_delivery(_status("503"))  # type: ignore[arg-type]
+    assert seen == ["unavailable", "status"], "503 (also a leader election): look before calling it lost"
+    assert puller.credits == 0
+    await puller._on_delivery(_status("409", "Consumer Deleted"))  # type: ignore[arg-type]
+    assert seen[-2:] == ["lost 409 Consumer Deleted", "status"]
+
+
+def test_pulls_whose_heartbeats_stopped_are_dropped(monkeypatch: pytest.MonkeyPatch) -> None:
+    from walnats_django.worker import puller as module
+
+    now = [100.0]
+    monkeypatch.setattr(module, "time", types.SimpleNamespace(monotonic=lambda: now[0]))
+    puller = _puller(4)
+    puller._pulls.append(_Pull(4, expires_at=105.0))
+    puller._heard_at = 100.0
+    silence = module.MISSED_HEARTBEATS * module.PULL_HEARTBEAT
+    assert puller.next_expiry() == pytest.approx(silence + 0.05), "woken when heartbeats are overdue"
+    now[0] += silence
+    assert not puller.drop_silent(), "still within the missed-heartbeat allowance"
+    now[0] += 0.1
+    assert puller.drop_silent(), "silent for longer: the pull died with its consumer leader"
+    assert puller.credits == 0
+    assert not puller.drop_silent()
+
+
+def test_burst_pulls_have_no_heartbeats_to_miss(monkeypatch: pytest.MonkeyPatch) -> None:
+    puller = _puller(4, no_wait=True)
+    puller._pulls.append(_Pull(4, expires_at=1e18))
+    puller._heard_at = -1e9
+    assert not puller.drop_silent()

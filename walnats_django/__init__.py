@@ -18,6 +18,7 @@ from .errors import (
     RemoteError,
     RequestTimeout,
     SerializationError,
+    StreamConfigConflict,
     WalnatsError,
 )
 from .events import Event, Limits
@@ -49,6 +50,7 @@ __all__ = [
     "RemoteError",
     "RequestTimeout",
     "SerializationError",
+    "StreamConfigConflict",
     "WalnatsError",
     "__version__",
     "emit",

@@ -12,6 +12,7 @@ from django.core.checks import CheckMessage, Error, register
 
 from .client.credentials import NKEYS_MISSING, nkeys_missing
 from .conf import DEFAULTS, RESERVED_CONNECT_OPTIONS, Settings
+from .events import MAX_REPLICAS
 from .registry import registry
 from .servers import server_url_problem
 from .validation import positive_number_problem
@@ -25,7 +26,7 @@ def check_registry(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
 
 @register("walnats_django")
 def check_settings(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[CheckMessage]:
-    """E010-E017: the `WALNATS` settings dict, its values, and the credentials environment."""
+    """E010-E018: the `WALNATS` settings dict, its values, and the credentials environment."""
     raw = getattr(settings, "WALNATS", {})
     if not isinstance(raw, dict):
         return [
@@ -68,11 +69,25 @@ def check_settings(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
         )
     else:
         errors += _check_inbox_overlap(prefix)
+    errors += _check_replicas(raw.get("REPLICAS", DEFAULTS["REPLICAS"]))
     if nkeys_missing():
         errors.append(
             Error(NKEYS_MISSING, hint="Or unset NATS_CREDS / NATS_NKEY_SEED.", id="walnats_django.E017")
         )
     return errors
+
+
+def _check_replicas(value: object) -> list[CheckMessage]:
+    problem = positive_number_problem(value, integer=True, what="WALNATS['REPLICAS']")
+    if problem is None and isinstance(value, int) and value <= MAX_REPLICAS:
+        return []
+    return [
+        Error(
+            problem or f"WALNATS['REPLICAS'] must be at most {MAX_REPLICAS}, got {value!r}.",
+            hint="1 for a single NATS node; 3 (or 5) on a JetStream cluster of at least that many nodes.",
+            id="walnats_django.E018",
+        )
+    ]
 
 
 def _check_inbox_overlap(prefix: str) -> list[CheckMessage]:

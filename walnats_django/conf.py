@@ -17,6 +17,7 @@ DEFAULTS: dict[str, Any] = {
     "CONNECT_TIMEOUT": 2.0,
     "INBOX_PREFIX": "_INBOX",
     "SHUTDOWN_TIMEOUT": 30.0,
+    "REPLICAS": 1,  # stream copies in a JetStream cluster, unless an Event says otherwise
 }
 # Options walnats-django sets itself; users may not pass them in CONNECT_OPTIONS.
 RESERVED_CONNECT_OPTIONS = frozenset(
@@ -72,6 +73,15 @@ class Settings:
     @property
     def SHUTDOWN_TIMEOUT(self) -> float:
         return float(self._get("SHUTDOWN_TIMEOUT"))
+
+    @property
+    def REPLICAS(self) -> int:
+        return int(self._get("REPLICAS"))
+
+    @property
+    def REPLICAS_SET(self) -> bool:
+        """Whether the project names REPLICAS itself (then updates may scale streams to it)."""
+        return "REPLICAS" in self.raw
 
 
 walnats_settings = Settings()

@@ -18,7 +18,9 @@ from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import NotFoundError
 
+from .conf import walnats_settings
 from .errors import DeadLetterError
+from .jetstream import upsert_stream
 from .wire import (
     HEADER_ACCEPT_ERRORS,
     HEADER_DEADLINE,
@@ -57,6 +59,7 @@ def stream_config() -> StreamConfig:
         retention=RetentionPolicy.LIMITS,
         discard=DiscardPolicy.OLD,
         storage=StorageType.FILE,
+        num_replicas=walnats_settings.REPLICAS,
         max_age=MAX_AGE,
     )
 
@@ -168,11 +171,9 @@ def make(
 
 
 async def ensure_stream(js: JetStreamContext) -> None:
-    """Create the dead-letter stream if it does not exist."""
-    try:
-        await js.stream_info(STREAM)
-    except NotFoundError:
-        await js.add_stream(stream_config())
+    """Create the dead-letter stream, or scale it to `WALNATS["REPLICAS"]` when the project sets that."""
+    declared = {"num_replicas": walnats_settings.REPLICAS} if walnats_settings.REPLICAS_SET else {}
+    await upsert_stream(js, stream_config(), declared, what="the dead-letter stream")
 
 
 async def record(js: JetStreamContext, letter: DeadLetter, max_payload: int) -> int:

@@ -80,3 +80,11 @@ class ConsumerLost(WalnatsError):
 
 class DeadLetterError(WalnatsError):
     """A dead letter cannot be found or replayed; the message says why."""
+
+
+class StreamConfigConflict(WalnatsError):
+    """An existing stream differs in a way JetStream cannot change in place (storage); migrate it."""
+
+
+class ProcessExited(WalnatsError, RuntimeError):
+    """Raised by `OutputLines.wait_for` when the process ended without printing the line."""

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 from functools import cached_property
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from .serializers import Serializer, get_serializer
 from .validation import positive_number_problem
+
+MAX_REPLICAS = 5
+"""JetStream's limit on stream replicas."""
+STORAGES = ("file", "memory")
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -59,6 +63,11 @@ class Event(Generic[T, R]):
     response_schema: type[R] | Any = dataclasses.field(default=None, kw_only=True)
     response_serializer: Serializer[R] | None = dataclasses.field(default=None, kw_only=True)
     has_response: bool = dataclasses.field(default=False, kw_only=True)
+    replicas: int | None = dataclasses.field(default=None, kw_only=True)
+    """Copies of the stream in a JetStream cluster, 1 to 5 (None: `WALNATS["REPLICAS"]`)."""
+    storage: Literal["file", "memory"] | None = dataclasses.field(default=None, kw_only=True)
+    """Where the stream keeps messages: "file" survives a restart, "memory" is faster and does not
+    (None: "file" for a new stream, and whatever an existing stream has)."""
 
     def __post_init__(self) -> None:
         if self.serializer is None:
@@ -72,6 +81,18 @@ class Event(Generic[T, R]):
                 raise TypeError(f"response serializer of event {self.name!r} needs encode() and decode().")
         if not isinstance(self.limits, Limits):
             raise TypeError(f"limits of event {self.name!r} must be a Limits instance.")
+        if self.replicas is not None:
+            problem = positive_number_problem(
+                self.replicas, integer=True, what=f"replicas of event {self.name!r}"
+            )
+            if problem is not None or self.replicas > MAX_REPLICAS:
+                raise ValueError(
+                    problem or f"replicas of event {self.name!r} must be at most {MAX_REPLICAS}."
+                )
+        if self.storage is not None and self.storage not in STORAGES:
+            raise ValueError(
+                f"storage of event {self.name!r} must be 'file' or 'memory', got {self.storage!r}."
+            )
         if self.description is not None and len(self.description) > 4096:
             raise ValueError(f"description of event {self.name!r} is longer than 4096 characters.")
 

@@ -8,6 +8,8 @@ fire-and-forget emit.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import logging
 
 import nats.errors
@@ -19,11 +21,22 @@ from ..wire import HEADER_ACCEPT_ERRORS, HEADER_DEADLINE, HEADER_REPLY
 from .connect import jetstream_enabled
 from .pending import Pending
 from .probe import NoActorProbe
-from .pubacks import ack_problem, may_be_a_problem, publish_error
+from .pubacks import (
+    STREAM_NOT_FOUND,
+    ack_problem,
+    may_be_a_problem,
+    no_responders,
+    publish_error,
+    stream_missing,
+)
 from .size import check_size
 from .tokens import ReplyTokens
 
 logger = logging.getLogger("walnats_django.client")
+
+NO_LEADER_PAUSE = 0.05
+"""Seconds before publishing again after "no responders" from an existing stream (doubling)."""
+MAX_NO_LEADER_PAUSE = 0.5
 
 
 class RequestMux:
@@ -36,6 +49,7 @@ class RequestMux:
         self._pending: dict[str, Pending] = {}
         self._tokens = ReplyTokens()
         self.probe = NoActorProbe(self._pending, self._stream_info)
+        self._tasks: set[asyncio.Future[None]] = set()
 
     async def subscribe(self) -> None:
         """Start receiving on the inbox."""
@@ -65,6 +79,7 @@ class RequestMux:
         check_size(self.nc.max_payload, subject, payload, headers)
         future: asyncio.Future[Msg | None] = loop.create_future()
         pending = Pending(future, stream, expects_answer)
+        pending.message = (subject, payload, headers)
         self._pending[token] = pending
         pending.timer = loop.call_later(timeout, self._on_timeout, token, timeout)
         try:
@@ -121,8 +136,39 @@ class RequestMux:
         pending = self._pending.get(token)
         if pending is None:
             return
-        what = "answer" if pending.acked else "PubAck from JetStream"
-        pending.fail(RequestTimeout(f"no {what} within {timeout:g}s (stream {pending.stream!r})."))
+        if pending.acked:
+            message = f"no answer within {timeout:g}s (stream {pending.stream!r})."
+        elif pending.retries:
+            message = (
+                f"JetStream could not store the message within {timeout:g}s: stream {pending.stream!r} "
+                f"had no leader ({pending.retries} publishes answered 'no responders'; a cluster "
+                "election, or too many nodes down)."
+            )
+        else:
+            message = f"no PubAck from JetStream within {timeout:g}s (stream {pending.stream!r})."
+        pending.fail(RequestTimeout(message))
+
+    async def _after_no_responders(self, token: str, pending: Pending) -> None:
+        """A 503 PubAck: no stream, or no stream leader right now (a cluster election).
+
+        The stream's info tells which; while it exists (or JetStream cannot say), publish
+        again after a pause, until the caller's timeout ends the wait.
+        """
+        try:
+            reply = await self.api_request(f"$JS.API.STREAM.INFO.{pending.stream}", timeout=1.0)
+            missing = json.loads(reply.data).get("error", {}).get("err_code") == STREAM_NOT_FOUND
+        except Exception:  # noqa: BLE001 - no answer either: JetStream itself is electing
+            missing = False
+        if missing:
+            pending.fail(stream_missing(pending.stream))
+            return
+        await asyncio.sleep(min(NO_LEADER_PAUSE * 2**pending.retries, MAX_NO_LEADER_PAUSE))
+        pending.retries += 1
+        if token not in self._pending or not pending.waiting or pending.message is None:
+            return
+        subject, payload, headers = pending.message
+        with contextlib.suppress(nats.errors.Error):  # a lost connection fails the request itself
+            await self.nc.publish(subject, payload, reply=f"{self.inbox}.a{token}", headers=headers or None)
 
     async def _on_inbox(self, msg: Msg) -> None:
         token = msg.subject[self._cut :]
@@ -140,11 +186,14 @@ class RequestMux:
 
     def _on_ack(self, token: str, pending: Pending, msg: Msg) -> None:
         if may_be_a_problem(msg):
+            jetstream = jetstream_enabled(self.nc)
+            if jetstream and no_responders(msg):
+                retry = asyncio.ensure_future(self._after_no_responders(token, pending))
+                self._tasks.add(retry)  # the loop keeps only weak references to tasks
+                retry.add_done_callback(self._tasks.discard)
+                return
             problem = ack_problem(
-                msg,
-                pending.stream,
-                duplicate_ok=not pending.expects_answer,
-                jetstream=jetstream_enabled(self.nc),
+                msg, pending.stream, duplicate_ok=not pending.expects_answer, jetstream=jetstream
             )
             if problem is not None:
                 pending.fail(problem)

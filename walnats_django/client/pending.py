@@ -10,7 +10,7 @@ from nats.aio.msg import Msg
 class Pending:
     """The future a caller awaits, the stream it was sent to, and whether JetStream stored it."""
 
-    __slots__ = ("acked", "expects_answer", "future", "stream", "timer")
+    __slots__ = ("acked", "expects_answer", "future", "message", "retries", "stream", "timer")
 
     def __init__(self, future: asyncio.Future[Msg | None], stream: str, expects_answer: bool) -> None:
         self.future = future
@@ -18,6 +18,10 @@ class Pending:
         self.expects_answer = expects_answer
         self.acked = False
         self.timer: asyncio.TimerHandle | None = None
+        self.message: tuple[str, bytes, dict[str, str]] | None = None
+        """Subject, payload and headers, kept to publish again while a stream has no leader."""
+        self.retries = 0
+        """Publishes repeated because JetStream had no leader for the stream."""
 
     @property
     def waiting(self) -> bool:

@@ -17,6 +17,23 @@ from ..errors import (
 )
 from .connect import shown_servers
 
+STREAM_NOT_FOUND = 10059
+"""JetStream's err_code for "stream not found"."""
+
+
+def no_responders(msg: Msg) -> bool:
+    """A PubAck that is a "no responders" status: no stream, or no stream leader right now."""
+    headers = msg.headers
+    return headers is not None and headers.get("Status") == "503"
+
+
+def stream_missing(stream: str) -> EventNotRegistered:
+    """The error for a publish that no stream captures."""
+    return EventNotRegistered(
+        f"no JetStream stream captures subject of stream {stream!r}; run "
+        "`manage.py runactors` once (it creates streams), or check the event name."
+    )
+
 
 def may_be_a_problem(msg: Msg) -> bool:
     """False for a plain success PubAck (`{"stream":..,"seq":..}`), which is not worth parsing."""
@@ -30,14 +47,8 @@ def ack_problem(msg: Msg, stream: str, *, duplicate_ok: bool, jetstream: bool) -
     `jetstream` says whether the server announced JetStream: a "no responders" status then
     means no stream captures the subject, otherwise that JetStream is off.
     """
-    headers = msg.headers
-    if headers and headers.get("Status") == "503":
-        if not jetstream:
-            return jetstream_disabled()
-        return EventNotRegistered(
-            f"no JetStream stream captures subject of stream {stream!r}; run "
-            "`manage.py runactors` once (it creates streams), or check the event name."
-        )
+    if no_responders(msg):
+        return stream_missing(stream) if jetstream else jetstream_disabled()
     try:
         ack = json.loads(msg.data)
     except ValueError:

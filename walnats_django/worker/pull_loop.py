@@ -10,6 +10,7 @@ from typing import Any
 
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
+from nats.js.errors import NotFoundError
 
 from ..actors import Actor
 from ..errors import ConsumerLost
@@ -24,6 +25,9 @@ logger = logging.getLogger("walnats_django.worker")
 RECREATE_AFTER = 0.25
 """Seconds before re-creating a vanished consumer: a stream re-created during its own deletion
 (~1 ms) can be left unable to store messages (nats-server 2.15: publishes get no PubAck)."""
+UNAVAILABLE_PAUSE = 0.1
+"""Seconds before pulling again after "no responders" (doubling up to `MAX_UNAVAILABLE_PAUSE`)."""
+MAX_UNAVAILABLE_PAUSE = 1.0
 BURST_RECHECK = 0.1
 """Seconds a burst run waits before looking again when its consumer still has messages
 in progress elsewhere or waiting for a retry."""
@@ -76,10 +80,18 @@ class ActorLoop:
             on_message=self._on_message,
             on_status=self.wake.set,
             on_lost=self._on_lost,
+            on_unavailable=self._on_unavailable,
         )
+        self.unavailable = False
+        """A pull got "no responders": the consumer is gone, or its leader is being elected."""
+        self._unavailable_pause = UNAVAILABLE_PAUSE
 
     def _on_lost(self, reason: str) -> None:
         self.lost = reason
+        self.wake.set()
+
+    def _on_unavailable(self) -> None:
+        self.unavailable = True
         self.wake.set()
 
     def _on_message(self, msg: Msg) -> None:
@@ -88,6 +100,7 @@ class ActorLoop:
             self._track(asyncio.ensure_future(msg.nak()))
             return
         self.capacity.busy += 1
+        self._unavailable_pause = UNAVAILABLE_PAUSE
         task = self.loop.create_task(self.job_runner.run(msg))
         self.watch.add(task, msg)
         self._track(task)
@@ -133,6 +146,14 @@ class ActorLoop:
             if self.lost is not None:
                 await self._recover()
                 continue
+            if self.unavailable:
+                await self._wait_out_unavailable()
+                continue
+            if self.puller.drop_silent():
+                logger.info(
+                    "Pull heartbeats stopped actor=%s; pulling again (consumer leader moved?)",
+                    self.actor.name,
+                )
             if self.options.burst and self.puller.empty and not self.jobs and not self.puller.credits:
                 if await self._consumer_settled():
                     return
@@ -155,6 +176,27 @@ class ActorLoop:
             logger.debug("Consumer info failed actor=%s error=%r", self.actor.name, exc)
             return False
         return not info.num_pending and not info.num_ack_pending
+
+    async def _wait_out_unavailable(self) -> None:
+        """After "no responders": a deleted consumer is lost; anything else is waited out."""
+        self.unavailable = False
+        actor = self.actor
+        try:
+            await self.nc.jetstream(timeout=2.0).consumer_info(actor.event.stream_name, actor.name)
+        except NotFoundError as exc:
+            self.lost = f"503 no responders, then {exc.description or 'not found'}"
+            return
+        except Exception as exc:  # noqa: BLE001 - no answer at all: JetStream is electing a leader
+            logger.warning(
+                "JetStream unavailable actor=%s error=%r; pulling again in %gs (leader election?)",
+                actor.name,
+                exc,
+                self._unavailable_pause,
+            )
+        else:
+            logger.info("No responders to a pull actor=%s; the consumer exists, pulling again", actor.name)
+        await asyncio.sleep(self._unavailable_pause)
+        self._unavailable_pause = min(self._unavailable_pause * 2, MAX_UNAVAILABLE_PAUSE)
 
     async def _recover(self) -> None:
         reason, self.lost = self.lost, None

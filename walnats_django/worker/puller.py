@@ -21,8 +21,10 @@ logger = logging.getLogger("walnats_django.worker")
 
 PULL_EXPIRES = 5.0
 """Seconds a pull request stays open on the server."""
-PULL_HEARTBEAT = 2.0
+PULL_HEARTBEAT = 0.5
 """Seconds between server heartbeats while a pull request is open and idle."""
+MISSED_HEARTBEATS = 2
+"""Heartbeats missed before open pulls count as gone (their consumer leader died or moved)."""
 
 
 class _Pull:
@@ -34,7 +36,11 @@ class _Pull:
 
 
 class Puller:
-    """Pull requests for one consumer; messages go to `on_message`, trouble to `on_lost`."""
+    """Pull requests for one consumer.
+
+    Messages go to `on_message`. A deleted consumer goes to `on_lost`; "no responders" to
+    `on_unavailable`, since it means a deleted consumer as well as a leader election.
+    """
 
     def __init__(
         self,
@@ -47,6 +53,7 @@ class Puller:
         on_message: Callable[[Msg], None],
         on_status: Callable[[], None],
         on_lost: Callable[[str], None],
+        on_unavailable: Callable[[], None],
     ) -> None:
         self.nc = nc
         self.batch = batch
@@ -57,6 +64,9 @@ class Puller:
         self._on_message = on_message
         self._on_status = on_status
         self._on_lost = on_lost
+        self._on_unavailable = on_unavailable
+        self._heard_at = 0.0
+        """When the server last sent anything for our pulls (a message or a status)."""
         self._sub: Subscription | None = None
         self.empty = False
         """Set when a no-wait pull found nothing (burst mode's end condition)."""
@@ -67,10 +77,27 @@ class Puller:
         return sum(p.remaining for p in self._pulls)
 
     def next_expiry(self) -> float:
-        """Seconds until the oldest pull request should have ended."""
+        """Seconds until the oldest pull request should have ended, or heartbeats are overdue."""
         if not self._pulls:
             return PULL_EXPIRES
-        return max(self._pulls[0].expires_at - time.monotonic(), 0.05)
+        now = time.monotonic()
+        due = self._pulls[0].expires_at
+        if not self.no_wait:
+            due = min(due, self._heard_at + MISSED_HEARTBEATS * PULL_HEARTBEAT + 0.05)
+        return max(due - now, 0.05)
+
+    def drop_silent(self) -> bool:
+        """Forget the open pulls when their heartbeats stopped; True if it did.
+
+        Pull requests live on the consumer leader: when it dies or hands over, they are
+        gone without a word, and only missing heartbeats tell.
+        """
+        if self.no_wait or not self._pulls:
+            return False
+        if time.monotonic() - self._heard_at <= MISSED_HEARTBEATS * PULL_HEARTBEAT + 0.05:
+            return False
+        self._pulls.clear()
+        return True
 
     async def start(self) -> None:
         self._sub = await self.nc.subscribe(self._inbox, cb=self._on_delivery)
@@ -112,10 +139,13 @@ class Puller:
                 "expires": int(PULL_EXPIRES * 1e9),
                 "idle_heartbeat": int(PULL_HEARTBEAT * 1e9),
             }
+        if not self._pulls:
+            self._heard_at = now  # heartbeats are due from now on
         self._pulls.append(_Pull(want, now + PULL_EXPIRES))
         await self.nc.publish(self._api, json.dumps(request).encode(), reply=self._inbox)
 
     async def _on_delivery(self, msg: Msg) -> None:
+        self._heard_at = time.monotonic()
         reply = msg.reply or ""
         if reply.startswith("$JS.ACK."):
             # A JetStream message, even if a producer set a header named "Status".
@@ -141,9 +171,12 @@ class Puller:
                 self._pulls.popleft()
             if self.no_wait:
                 self.empty = True
-        elif status == "503" or (status == "409" and "Deleted" in description):
+        elif status == "409" and "Deleted" in description:
             self._pulls.clear()
-            self._on_lost(f"{status} {description or 'no responders'}".strip())
+            self._on_lost(f"{status} {description}")
+        elif status == "503":
+            self._pulls.clear()
+            self._on_unavailable()
         else:
             if self._pulls:
                 self._pulls.popleft()

@@ -165,8 +165,8 @@ class Worker:
         try:
             if not jetstream_enabled(nc):
                 raise jetstream_disabled()
-            if self.options.register:
-                await register(nc.jetstream(), self.actors)
+            if self.options.register and not await register(nc.jetstream(), self.actors, self._stop):
+                return False
             self._loops = [self._actor_loop(actor, nc) for actor in self.actors]
             logger.info(
                 "Worker started pid=%s server=%s actors=%s burst=%s",

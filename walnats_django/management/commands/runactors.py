@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from walnats_django.errors import ConsumerLost, JetStreamDisabled, NatsUnavailable
+from walnats_django.errors import ConsumerLost, JetStreamDisabled, NatsUnavailable, StreamConfigConflict
 from walnats_django.management.console import log_to_console
 from walnats_django.registry import registry
 from walnats_django.validation import positive_number_problem
@@ -140,7 +140,13 @@ class Command(BaseCommand):
         try:
             with asyncio.Runner(loop_factory=_loop_factory(options["loop"])) as runner:
                 runner.run(self._run(worker))
-        except (ConsumerLost, JetStreamDisabled, NatsUnavailable, ImproperlyConfigured) as exc:
+        except (
+            ConsumerLost,
+            JetStreamDisabled,
+            NatsUnavailable,
+            StreamConfigConflict,
+            ImproperlyConfigured,
+        ) as exc:
             raise CommandError(str(exc)) from exc
         stuck = worker.sync_jobs.running
         if stuck:

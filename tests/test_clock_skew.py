@@ -1,19 +1,35 @@
-"""Clock skew is visible: walnats_django/worker/clock.py.
+"""Clock skew is visible: walnats_django/worker/clock.py and the expired branch of worker/job.py.
 
-Unit tests feed made-up store times to `ServerClock` under a fake clock.
+Unit tests feed made-up store times to `ServerClock` under a fake clock; the end-to-end test runs
+`runactors` on a host whose clock runs 4.5 s ahead (tests/skewed_clock/sitecustomize.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import re
+import types
+from pathlib import Path
 
 import pytest
 from nats.aio.msg import Msg
 
+import walnats_django
+from tests.helpers import ROOT, StartWorker, await_line, record_lines, registered_actor, unique
+from tests.testapp.events import SKEWED_ECHO
+from walnats_django import RequestTimeout
 from walnats_django.worker import clock as clock_module
+from walnats_django.worker import job as job_module
+from walnats_django.worker.capacity import Capacity
 from walnats_django.worker.clock import SAMPLE_EVERY, ServerClock
+from walnats_django.worker.job import EXPIRED_WARN_EVERY, JobRunner
+from walnats_django.worker.stats import Stats
+from walnats_django.worker.watch import JobWatch
 
 SKEW = 4.5
+SKEWED_CLOCK = ROOT / "tests" / "skewed_clock"
 
 STORED = 1_800_000_000.0
 """A made-up time at which the server stored a message (server clock, epoch seconds)."""
@@ -192,3 +208,98 @@ def test_an_expiry_after_waiting_is_a_backlog() -> None:
 def test_an_expired_message_that_is_not_from_jetstream() -> None:
     clock = FakeClock(wall=STORED).server_clock()
     assert clock.why_expired(deadline=STORED - 2.0, stored=0.0, now=STORED) == "its deadline passed 2.00s ago"
+
+
+# -- JobRunner: expired requests are warned about, at most every 10 s per actor ----------------
+
+
+async def test_expired_requests_warn_once_per_interval_with_the_count(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = FakeClock(wall=STORED + SKEW + 0.002)
+    monkeypatch.setattr(
+        job_module, "time", types.SimpleNamespace(time=lambda: fake.wall, monotonic=lambda: fake.monotonic)
+    )
+    actor = registered_actor("skewed-echo")
+    runner = JobRunner(
+        actor,
+        watch=JobWatch(actor.ack_wait, actor.job_timeout),
+        capacity=Capacity(None),
+        sync_jobs=None,  # type: ignore[arg-type]  # not reached by an expired request
+        replier=None,  # type: ignore[arg-type]
+        dead_letters=None,  # type: ignore[arg-type]
+        stats=Stats(),
+        clock=fake.server_clock(),
+    )
+    client = FakeClient()
+    caplog.set_level(logging.DEBUG, "walnats_django.worker")
+
+    async def expire(seq: int) -> None:
+        headers = {"Walnats-Deadline": repr(STORED + 1.0)}
+        runner.capacity.busy += 1
+        await runner.run(js_msg(STORED, seq=seq, headers=headers, client=client))
+
+    def drops(level: int) -> list[str]:
+        return [
+            r.getMessage()
+            for r in caplog.records
+            if r.levelno == level and r.getMessage().startswith("Dropped expired request")
+        ]
+
+    for seq in (1, 2, 3):
+        await expire(seq)
+        fake.monotonic += 1.0
+    fake.monotonic += EXPIRED_WARN_EVERY
+    await expire(4)
+    assert len(client.published) == 4, "every expired request is acked"
+    assert runner.stats.expired == 4
+    first, later = drops(logging.WARNING)
+    assert first.startswith(
+        "Dropped expired request actor=skewed-echo seq=1 dropped=1 (since the last such warning); "
+        "apparent_skew=+4.50s: "
+    )
+    assert later.startswith("Dropped expired request actor=skewed-echo seq=4 dropped=3 ")
+    assert drops(logging.DEBUG) == [
+        "Dropped expired request actor=skewed-echo seq=2",
+        "Dropped expired request actor=skewed-echo seq=3",
+    ]
+
+
+# -- end to end: runactors on a host whose clock runs ahead ------------------------------------
+
+
+async def test_a_worker_ahead_of_the_server_says_so_and_still_drops_expired_requests(
+    start_worker: StartWorker, record_dir: Path
+) -> None:
+    pythonpath = os.pathsep.join(p for p in (str(SKEWED_CLOCK), os.environ.get("PYTHONPATH", "")) if p)
+    worker = start_worker(
+        "--actor",
+        "skewed-echo",
+        extra_env={"PYTHONPATH": pythonpath, "WALNATS_TEST_CLOCK_SKEW": str(SKEW)},
+    )
+    requests = 4
+    for _ in range(requests):
+        with pytest.raises(RequestTimeout):
+            await walnats_django.request(SKEWED_ECHO, unique("skewed"), timeout=1.0)
+
+    dropped = await await_line(
+        worker, "WARNING walnats_django.worker Dropped expired request actor=skewed-echo"
+    )
+    match = re.search(r"apparent_skew=\+(\d+\.\d+)s: ", dropped)
+    assert match, dropped
+    assert float(match.group(1)) == pytest.approx(SKEW, abs=0.3)
+    assert "this worker's clock is ahead of the requester's, or the other way round" in dropped
+
+    skew = await await_line(worker, "WARNING walnats_django.worker Clock skew offset=")
+    match = re.search(r"Clock skew offset=\+(\d+\.\d+)s stream=test-skewed-echo: ", skew)
+    assert match, skew
+    assert float(match.group(1)) == pytest.approx(SKEW, abs=0.3)
+
+    worker.signal()
+    assert await asyncio.to_thread(worker.wait) == 0
+    assert f"expired={requests}" in worker.log()
+    assert record_lines(record_dir / "skewed-echo") == [], "an expired request never runs"
+    # All dropped within 10 s: one warning, the others at DEBUG.
+    warned = [line for line in worker.lines if "WARNING walnats_django.worker Dropped expired" in line]
+    assert len(warned) == 1, warned
+    print(f"\n{dropped}\n{skew}")

@@ -55,3 +55,13 @@ from .fault_actors import *  # noqa: E402, F403
 async def inbox_echo(text: str) -> str:
     """Echo, for a worker started with its own INBOX_PREFIX."""
     return text
+
+
+from .events import SKEWED_ECHO  # noqa: E402
+
+
+@registry.actor("skewed-echo", SKEWED_ECHO)
+async def skewed_echo(text: str) -> str:
+    """Echo, for the worker of tests/test_clock_skew.py whose clock runs ahead (it should never run)."""
+    _record("skewed-echo", text)
+    return text

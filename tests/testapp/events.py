@@ -14,3 +14,6 @@ LONELY = registry.add(Event("test.lonely", str).with_response(str))
 
 # Events of the fault suite (tests/faults/) live in a module of their own.
 from .fault_events import *  # noqa: E402, F403
+
+# tests/test_clock_skew.py: only its worker, whose clock runs ahead, runs this event's actor.
+SKEWED_ECHO = registry.add(Event("test.skewed-echo", str).with_response(str))

@@ -15,14 +15,18 @@ from ..errors import SerializationError
 from ..serializers import decode
 from ..wire import HEADER_DEADLINE, HEADER_DELAY, HEADER_REPLAY_FOR, parse_float
 from .capacity import Capacity
+from .clock import ServerClock
 from .dead_letters import DeadLetterRecorder
-from .messages import attempt, stream_seq
+from .messages import attempt, published_us, stream_seq
 from .replies import Replier
 from .stats import Stats
 from .threads import SyncJobs
 from .watch import JobWatch
 
 logger = logging.getLogger("walnats_django.worker")
+
+EXPIRED_WARN_EVERY = 10.0
+"""Seconds between an actor's warnings about dropped expired requests (the rest go to DEBUG)."""
 
 
 class JobRunner:
@@ -38,6 +42,7 @@ class JobRunner:
         replier: Replier,
         dead_letters: DeadLetterRecorder,
         stats: Stats,
+        clock: ServerClock | None = None,
     ) -> None:
         self.actor = actor
         self.watch = watch
@@ -47,12 +52,18 @@ class JobRunner:
         self.dead_letters = dead_letters
         self.stats = stats
         self._payload_label = f"payload of event {actor.event.name!r}"
+        self.clock = ServerClock() if clock is None else clock
+        """Pass one per worker to share it, and its skew warning, among the worker's actors."""
+        self._expired_warn_after = 0.0
+        self._expired_unwarned = 0
 
     async def run(self, msg: Msg) -> None:
         """Handle `msg` unless it is delayed, meant for another actor, or expired; then settle it."""
         actor = self.actor
         headers = msg.headers or {}
         try:
+            if time.monotonic() >= self.clock.next_sample:
+                self.clock.observe(msg)
             if HEADER_DELAY in headers:
                 delayed_until = parse_float(headers[HEADER_DELAY])
                 if delayed_until is not None and delayed_until - time.time() > 0.001:
@@ -72,10 +83,8 @@ class JobRunner:
                 return
             if HEADER_DEADLINE in headers:
                 deadline = parse_float(headers[HEADER_DEADLINE])
-                if deadline is not None and time.time() > deadline:
-                    self.stats.expired += 1
-                    logger.debug("Dropped expired request actor=%s seq=%s", actor.name, stream_seq(msg))
-                    await msg.ack()
+                if deadline is not None and (now := time.time()) > deadline:
+                    await self._drop_expired(msg, deadline, now)
                     return
             if self.capacity.limit is None:
                 await self._handle(msg, headers)
@@ -89,6 +98,25 @@ class JobRunner:
             raise
         finally:
             self.capacity.busy -= 1
+
+    async def _drop_expired(self, msg: Msg, deadline: float, now: float) -> None:
+        """The requester gave up: ack without running it, and say why it came late (clocks or a
+        backlog) at most every `EXPIRED_WARN_EVERY` seconds."""
+        self.stats.expired += 1
+        self._expired_unwarned += 1
+        if time.monotonic() < self._expired_warn_after:
+            logger.debug("Dropped expired request actor=%s seq=%s", self.actor.name, stream_seq(msg))
+        else:
+            self._expired_warn_after = time.monotonic() + EXPIRED_WARN_EVERY
+            logger.warning(
+                "Dropped expired request actor=%s seq=%s dropped=%d (since the last such warning); %s",
+                self.actor.name,
+                stream_seq(msg),
+                self._expired_unwarned,
+                self.clock.why_expired(deadline, published_us(msg) / 1_000_000, now),
+            )
+            self._expired_unwarned = 0
+        await msg.ack()
 
     async def _handle(self, msg: Msg, headers: dict[str, str]) -> None:
         actor = self.actor

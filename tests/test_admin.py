@@ -192,7 +192,7 @@ def test_staff_sees_every_event_actor_and_live_numbers(admin_client: Client, nat
     assert "Max age: 172800 s (2 days)" in unborn
     assert "Max messages: 10" in unborn
     assert "Max bytes: unlimited" in unborn
-    assert unborn.count(NOT_CREATED) == 2  # the stream and the actor's consumer
+    assert unborn.count(NOT_CREATED) == 3  # the stream, its placement and the actor's consumer
     assert "not created yet (run manage.py runactors)" in unborn
 
     half = event_block(content, HALF)
@@ -202,9 +202,15 @@ def test_staff_sees_every_event_actor_and_live_numbers(admin_client: Client, nat
 
     events = response.context["events"]
     by_name = {row.event.name: row for row in events}
-    assert by_name[STATS.name].stream == StreamStats(
-        messages=2, bytes=by_name[STATS.name].stream.bytes, consumers=1
+    stream = by_name[STATS.name].stream
+    assert stream == StreamStats(
+        messages=2, bytes=stream.bytes, consumers=1, storage="file", replicas=1, leader=stream.leader
     )
+    assert stream.leader, "a single node leads its streams too"
+    assert stream.followers == ()
+    stats = event_block(content, STATS)
+    assert "file</span> storage" in stats
+    assert number(stats, "stream-replicas") == 1
     assert by_name[STATS.name].actors[0].consumer == ConsumerStats(2, 0, 0, 0)
     assert by_name[UNBORN.name].stream is None
 

@@ -33,6 +33,7 @@ def test_defaults_table() -> None:
         "CONNECT_TIMEOUT": 2.0,
         "INBOX_PREFIX": "_INBOX",
         "SHUTDOWN_TIMEOUT": 30.0,
+        "REPLICAS": 1,
     }
     assert {"servers", "inbox_prefix", "error_cb"} <= RESERVED_CONNECT_OPTIONS
 

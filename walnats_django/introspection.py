@@ -20,12 +20,36 @@ from .events import Event
 
 
 @dataclasses.dataclass(frozen=True)
+class ReplicaState:
+    """A follower copy of a stream in a JetStream cluster, as its leader sees it."""
+
+    name: str
+    """The server holding it."""
+    current: bool
+    """Caught up with the leader."""
+    offline: bool
+    """Its server is unreachable."""
+    lag: int
+    """Operations it is behind the leader."""
+    active: float
+    """Seconds since the leader last heard from it."""
+
+
+@dataclasses.dataclass(frozen=True)
 class StreamStats:
-    """The state of an event's stream."""
+    """The state of an event's stream, and where it lives."""
 
     messages: int
     bytes: int
     consumers: int
+    storage: str = "file"
+    """"file" or "memory"."""
+    replicas: int = 1
+    """Copies the stream asks for (1 on a single node)."""
+    leader: str | None = None
+    """The server leading the stream (None while a leader is elected)."""
+    followers: tuple[ReplicaState, ...] = ()
+    """The other copies (none on a single node)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,8 +81,26 @@ async def stream_stats(js: JetStreamContext, event: Event[Any, Any]) -> StreamSt
         info = await js.stream_info(event.stream_name)
     except NotFoundError:
         return None
-    state = info.state
-    return StreamStats(messages=state.messages, bytes=state.bytes, consumers=state.consumer_count)
+    state, config, cluster = info.state, info.config, info.cluster
+    followers = tuple(
+        ReplicaState(
+            name=peer.name or "?",
+            current=bool(peer.current),
+            offline=bool(peer.offline),
+            lag=peer.lag or 0,
+            active=(peer.active or 0) / 1e9,
+        )
+        for peer in (cluster.replicas or [] if cluster is not None else [])
+    )
+    return StreamStats(
+        messages=state.messages,
+        bytes=state.bytes,
+        consumers=state.consumer_count,
+        storage=str(getattr(config.storage, "value", config.storage) or "file"),
+        replicas=config.num_replicas or 1,
+        leader=cluster.leader if cluster is not None else None,
+        followers=followers,
+    )
 
 
 async def consumer_stats(js: JetStreamContext, actor: Actor[Any, Any]) -> ConsumerStats | None:

@@ -17,7 +17,7 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
 from ..errors import RequestTimeout
-from ..wire import HEADER_ACCEPT_ERRORS, HEADER_DEADLINE, HEADER_REPLY
+from ..wire import HEADER_ACCEPT_ERRORS, HEADER_ACTOR, HEADER_DEADLINE, HEADER_ERROR, HEADER_REPLY
 from .connect import jetstream_enabled
 from .pending import Pending
 from .probe import NoActorProbe
@@ -180,9 +180,32 @@ class RequestMux:
         if pending is None:
             return
         if kind == "r":
-            pending.succeed(msg)
+            headers = msg.headers
+            if headers and HEADER_ERROR in headers:
+                self._on_error_answer(pending, msg, headers)
+            else:
+                pending.succeed(msg)
         elif kind == "a":
             self._on_ack(key, pending, msg)
+
+    def _on_error_answer(self, pending: Pending, msg: Msg, headers: dict[str, str]) -> None:
+        """An actor gave up on the request: final once every actor of the event has.
+
+        Several actors may handle one request event (the first success wins, as in walnats),
+        so one actor's failure must not pre-empt another's answer.
+        """
+        if pending.error_answers is None:
+            pending.error_answers = {}
+        pending.error_answers.setdefault(headers.get(HEADER_ACTOR, "?"), msg)
+
+        def decide(counted: asyncio.Future[int]) -> None:
+            if not pending.waiting or pending.error_answers is None:
+                return
+            failed = counted.cancelled() or counted.exception() is not None
+            if failed or len(pending.error_answers) >= counted.result():
+                pending.succeed(next(iter(pending.error_answers.values())))
+
+        self.probe.consumer_count(pending.stream).add_done_callback(decide)
 
     def _on_ack(self, token: str, pending: Pending, msg: Msg) -> None:
         if may_be_a_problem(msg):

@@ -10,7 +10,16 @@ from nats.aio.msg import Msg
 class Pending:
     """The future a caller awaits, the stream it was sent to, and whether JetStream stored it."""
 
-    __slots__ = ("acked", "expects_answer", "future", "message", "retries", "stream", "timer")
+    __slots__ = (
+        "acked",
+        "error_answers",
+        "expects_answer",
+        "future",
+        "message",
+        "retries",
+        "stream",
+        "timer",
+    )
 
     def __init__(self, future: asyncio.Future[Msg | None], stream: str, expects_answer: bool) -> None:
         self.future = future
@@ -22,6 +31,8 @@ class Pending:
         """Subject, payload and headers, kept to publish again while a stream has no leader."""
         self.retries = 0
         """Publishes repeated because JetStream had no leader for the stream."""
+        self.error_answers: dict[str, Msg] | None = None
+        """Error answers so far, by actor: the caller gets one once every actor has given up."""
 
     @property
     def waiting(self) -> bool:

@@ -13,7 +13,7 @@ from nats.aio.msg import Msg
 from ..actors import Actor
 from ..errors import SerializationError
 from ..serializers import decode
-from ..wire import HEADER_DEADLINE, HEADER_DELAY, HEADER_REPLAY_FOR, parse_float
+from ..wire import HEADER_DEADLINE, HEADER_DELAY, HEADER_REPLAY_FOR, accepts_errors, parse_float
 from .capacity import Capacity
 from .clock import ServerClock
 from .dead_letters import DeadLetterRecorder
@@ -194,23 +194,43 @@ class JobRunner:
         if thread is None or thread.done():
             await self._fail(msg, headers, error)
             return
-        # A thread cannot be stopped: answer now, but keep the message (pulsed) until the
-        # thread ends, so a retry never runs beside it and slots are not oversold.
-        await self.replier.answer_error(msg, headers, error)
+        # A thread cannot be stopped: keep the message (pulsed) until the thread ends, so a
+        # retry never runs beside it and slots are not oversold; a final failure is told now.
+        final = self._is_final(msg, headers)
+        if final:
+            await self.replier.answer_error(msg, headers, error)
         self.watch.add(task, msg)
         await asyncio.wait({thread})
         self.watch.stop_pulse(task)
-        await self._fail(msg, headers, error, answer=False)
+        await self._fail(msg, headers, error, answered=final)
+
+    def _is_final(self, msg: Msg, headers: dict[str, str]) -> bool:
+        """Whether this failure ends the message: out of attempts, or a retry would come too late.
+
+        A requester that understands error answers hears only the final outcome, so while a
+        retry can still answer before its deadline the failure stays silent. Without such a
+        requester (emits, walnats 1.2.6 requesters) only `max_attempts` ends it.
+        """
+        delivery = attempt(msg)
+        if self.actor.max_attempts is not None and delivery >= self.actor.max_attempts:
+            return True
+        if not accepts_errors(headers):
+            return False
+        deadline = parse_float(headers.get(HEADER_DEADLINE))
+        return deadline is not None and time.time() + self.actor.retry_delay_for(delivery) >= deadline
 
     async def _fail(
-        self, msg: Msg, headers: dict[str, str], error: BaseException, *, answer: bool = True
+        self, msg: Msg, headers: dict[str, str], error: BaseException, *, answered: bool = False
     ) -> None:
-        """A handler failed: retry later (nak with the retry delay) or, out of attempts, give up."""
-        delivery = attempt(msg)
+        """A handler failed: retry later (nak with the retry delay), or give up for good.
+
+        Giving up records a dead letter before the requester hears of it, so the handler
+        never runs again for a request whose caller was told it failed.
+        """
         self.stats.failed += 1
-        if self.actor.max_attempts is not None and delivery >= self.actor.max_attempts:
+        if self._is_final(msg, headers):
             await self.dead_letters.give_up(msg, headers, error)
+            if not answered:
+                await self.replier.answer_error(msg, headers, error)
         else:
-            await msg.nak(delay=self.actor.retry_delay_for(delivery))
-        if answer:
-            await self.replier.answer_error(msg, headers, error)
+            await msg.nak(delay=self.actor.retry_delay_for(attempt(msg)))

@@ -74,6 +74,10 @@ WALNATS = {
     # SERVERS defaults to the NATS_URL environment variable, else nats://127.0.0.1:4222.
     "REQUEST_TIMEOUT": env.float("WALNATS_REQUEST_TIMEOUT", default=4.0),
 }
+# REPLICAS only when WALNATS_REPLICAS is set (and not empty): a REPLICAS the project names scales
+# every stream to it, an absent one gives new streams 1 and leaves existing streams as they are.
+if env.str("WALNATS_REPLICAS", default=""):
+    WALNATS["REPLICAS"] = env.int("WALNATS_REPLICAS")
 
 LOGGING = {
     "version": 1,

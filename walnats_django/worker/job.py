@@ -13,10 +13,11 @@ from nats.aio.msg import Msg
 from ..actors import Actor
 from ..errors import SerializationError
 from ..serializers import decode
-from ..wire import HEADER_DEADLINE, HEADER_DELAY, HEADER_REPLAY_FOR, accepts_errors, parse_float
+from ..wire import HEADER_DEADLINE, HEADER_DELAY, HEADER_REPLAY_FOR, parse_float
 from .capacity import Capacity
 from .clock import ServerClock
 from .dead_letters import DeadLetterRecorder
+from .failures import Failures
 from .messages import attempt, published_us, stream_seq
 from .replies import Replier
 from .stats import Stats
@@ -52,6 +53,7 @@ class JobRunner:
         self.dead_letters = dead_letters
         self.stats = stats
         self._payload_label = f"payload of event {actor.event.name!r}"
+        self.failures = Failures(actor, watch=watch, replier=replier, dead_letters=dead_letters, stats=stats)
         self.clock = ServerClock() if clock is None else clock
         """Pass one per worker to share it, and its skew warning, among the worker's actors."""
         self._expired_warn_after = 0.0
@@ -153,7 +155,7 @@ class JobRunner:
             if not self.watch.timed_out(task):
                 raise
             task.uncancel()
-            await self._timed_out(task, msg, headers, thread)
+            await self.failures.timed_out(task, msg, headers, thread)
             return
         except Exception as exc:
             self.watch.stop_pulse(task)
@@ -164,7 +166,7 @@ class JobRunner:
                 attempt(msg),
                 actor.retry_delay_for(attempt(msg)),
             )
-            await self._fail(msg, headers, exc)
+            await self.failures.failed(msg, headers, exc)
             return
         self.watch.stop_pulse(task)
         try:
@@ -182,55 +184,3 @@ class JobRunner:
             await self.replier.answer(msg, headers, result)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("Job done actor=%s seq=%s", actor.name, stream_seq(msg))
-
-    async def _timed_out(
-        self, task: asyncio.Task[Any], msg: Msg, headers: dict[str, str], thread: asyncio.Future[Any] | None
-    ) -> None:
-        self.watch.stop_pulse(task)
-        logger.error(
-            "Job timed out actor=%s seq=%s attempt=%s", self.actor.name, stream_seq(msg), attempt(msg)
-        )
-        error = TimeoutError(f"job_timeout of {self.actor.job_timeout:g}s exceeded")
-        if thread is None or thread.done():
-            await self._fail(msg, headers, error)
-            return
-        # A thread cannot be stopped: keep the message (pulsed) until the thread ends, so a
-        # retry never runs beside it and slots are not oversold; a final failure is told now.
-        final = self._is_final(msg, headers)
-        if final:
-            await self.replier.answer_error(msg, headers, error)
-        self.watch.add(task, msg)
-        await asyncio.wait({thread})
-        self.watch.stop_pulse(task)
-        await self._fail(msg, headers, error, answered=final)
-
-    def _is_final(self, msg: Msg, headers: dict[str, str]) -> bool:
-        """Whether this failure ends the message: out of attempts, or a retry would come too late.
-
-        A requester that understands error answers hears only the final outcome, so while a
-        retry can still answer before its deadline the failure stays silent. Without such a
-        requester (emits, walnats 1.2.6 requesters) only `max_attempts` ends it.
-        """
-        delivery = attempt(msg)
-        if self.actor.max_attempts is not None and delivery >= self.actor.max_attempts:
-            return True
-        if not accepts_errors(headers):
-            return False
-        deadline = parse_float(headers.get(HEADER_DEADLINE))
-        return deadline is not None and time.time() + self.actor.retry_delay_for(delivery) >= deadline
-
-    async def _fail(
-        self, msg: Msg, headers: dict[str, str], error: BaseException, *, answered: bool = False
-    ) -> None:
-        """A handler failed: retry later (nak with the retry delay), or give up for good.
-
-        Giving up records a dead letter before the requester hears of it, so the handler
-        never runs again for a request whose caller was told it failed.
-        """
-        self.stats.failed += 1
-        if self._is_final(msg, headers):
-            await self.dead_letters.give_up(msg, headers, error)
-            if not answered:
-                await self.replier.answer_error(msg, headers, error)
-        else:
-            await msg.nak(delay=self.actor.retry_delay_for(attempt(msg)))

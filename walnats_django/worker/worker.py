@@ -21,6 +21,7 @@ from ..errors import NatsUnavailable
 from ..names import actor_name_problem, event_name_problem, require_valid
 from ..servers import redact
 from .capacity import Capacity
+from .clock import ServerClock
 from .dead_letters import DeadLetterRecorder
 from .job import JobRunner
 from .pull_loop import ActorLoop, LoopOptions
@@ -60,6 +61,8 @@ class Worker:
         sync_threads = sum(a.max_jobs for a in self.actors if not a.is_async) or 1
         self.sync_jobs = SyncJobs(min(sync_threads, max_jobs or sync_threads))
         self.stats = Stats()
+        self.clock = ServerClock()
+        """This worker's wall clock against the server's, shared by its actors (one skew warning)."""
         self._stop = asyncio.Event()
         self._connection_closed = asyncio.Event()
         self._loops: list[ActorLoop] = []
@@ -147,6 +150,7 @@ class Worker:
                 nc, actor, watch, self.stats, lambda: loop is not None and loop.stopping
             ),
             stats=self.stats,
+            clock=self.clock,
         )
         loop = ActorLoop(
             actor,

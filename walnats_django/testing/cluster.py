@@ -1,52 +1,22 @@
 """A real JetStream cluster of `nats-server` nodes on loopback, for tests of failover.
 
 Each node is a `NatsServer` with its own store dir, client port, route port and HTTP monitoring
-port; the routes list every node. Questions about leaders go where a client's would: JetStream API
-requests through a live node (answered by the stream's or consumer's leader), and the meta leader
-through each node's `/jsz` monitoring endpoint (clients have no API for it).
+port; the routes list every node. `cluster_state.ClusterState` answers the questions about leaders
+and replicas.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
 import shutil
 import signal
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
-import nats
-import nats.errors
-from nats.aio.client import Client
-
+from .cluster_state import ClusterState, Replica
 from .server import NatsServer, free_port
-
-# Loopback only: a proxy from the environment (HTTP_PROXY) must not see the monitoring requests.
-_http = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-@dataclass(frozen=True)
-class Replica:
-    """A follower of a stream's Raft group as the stream leader sees it (STREAM.INFO's `cluster`)."""
-
-    name: str
-    """The server name, `n0`, `n1`, ..."""
-    node: int
-    """Index of the node in `NatsCluster.nodes`."""
-    current: bool
-    """The follower has caught up with the leader."""
-    lag: int
-    """How many entries the follower is behind."""
-    offline: bool
-    """The leader has not heard from the follower recently (it is down or cut off)."""
 
 
 class NatsCluster:
@@ -107,6 +77,8 @@ class NatsCluster:
             )
         ]
         """The nodes; each keeps its ports and store across `kill()`/`restart()`."""
+        self.state = ClusterState(self.names, self.alive, self.node_url, self.monitor_url)
+        """Leaders and replicas of streams and consumers (also as the methods below)."""
 
     @property
     def urls(self) -> list[str]:
@@ -179,79 +151,27 @@ class NatsCluster:
 
     def meta_leader(self) -> int:
         """Index of the node that leads the JetStream meta group; `LookupError` if none does."""
-        for node in self._alive():
-            try:
-                with _http.open(f"{self.monitor_url(node)}/jsz", timeout=2) as response:
-                    jsz = json.load(response)
-            except OSError:
-                continue
-            if jsz.get("meta_cluster", {}).get("leader") == self.names[node]:
-                return node
-        raise LookupError("No node leads the JetStream meta group right now.")
+        return self.state.meta_leader()
 
     def leader(self, stream: str) -> int:
         """Index of the node that leads the stream; `LookupError` if it has none right now."""
-        return self._leader(f"$JS.API.STREAM.INFO.{stream}", f"stream {stream!r}", timeout=1.0)
+        return self.state.leader(stream)
 
     def consumer_leader(self, stream: str, consumer: str) -> int:
         """Index of the node that leads the consumer; `LookupError` if it has none right now."""
-        return self._leader(
-            f"$JS.API.CONSUMER.INFO.{stream}.{consumer}", f"consumer {consumer!r} of {stream!r}", timeout=1.0
-        )
+        return self.state.consumer_leader(stream, consumer)
 
     def wait_for_leader(self, stream: str, timeout: float = 30.0, not_node: int | None = None) -> int:
-        """Wait until a live node leads the stream (one other than `not_node` if given); its index.
-
-        `TimeoutError` after `timeout` seconds, saying what was last seen.
-        """
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                leader = self._leader(f"$JS.API.STREAM.INFO.{stream}", f"stream {stream!r}", timeout=0.25)
-            except LookupError as exc:
-                seen = str(exc)
-            else:
-                if leader != not_node and self.alive(leader):
-                    return leader
-                seen = f"The stream is still led by {self.names[leader]}."
-            if time.monotonic() >= deadline:
-                other = "" if not_node is None else f" other than {self.names[not_node]}"
-                raise TimeoutError(f"Stream {stream!r} has no leader{other} after {timeout:g}s. {seen}")
-            time.sleep(0.05)
+        """Wait until a live node leads the stream (one other than `not_node` if given); its index."""
+        return self.state.wait_for_leader(stream, timeout, not_node)
 
     def wait_for_replicas(self, stream: str, timeout: float = 30.0) -> list[Replica]:
-        """Wait until the stream has a leader and every follower is current; the followers.
-
-        `TimeoutError` after `timeout` seconds, saying what was last seen.
-        """
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                replicas = self.replicas(stream)
-            except LookupError as exc:
-                seen = str(exc)
-            else:
-                behind = [replica for replica in replicas if not replica.current or replica.offline]
-                if not behind:
-                    return replicas
-                seen = f"Behind: {behind}."
-            if time.monotonic() >= deadline:
-                raise TimeoutError(f"Stream {stream!r} has followers not current after {timeout:g}s. {seen}")
-            time.sleep(0.05)
+        """Wait until the stream has a leader and every follower is current; the followers."""
+        return self.state.wait_for_replicas(stream, timeout)
 
     def replicas(self, stream: str) -> list[Replica]:
         """The stream's followers as its leader reports them (the leader itself is not listed)."""
-        info = self._ask(f"$JS.API.STREAM.INFO.{stream}", f"stream {stream!r}", timeout=1.0)
-        return [
-            Replica(
-                name=replica["name"],
-                node=self.names.index(replica["name"]),
-                current=bool(replica.get("current", False)),
-                lag=int(replica.get("lag", 0)),
-                offline=bool(replica.get("offline", False)),
-            )
-            for replica in info.get("cluster", {}).get("replicas", [])
-        ]
+        return self.state.replicas(stream)
 
     def cleanup(self) -> None:
         """Stop every node and remove the cluster's files."""
@@ -267,36 +187,12 @@ class NatsCluster:
     ) -> None:
         self.cleanup()
 
-    def _alive(self) -> list[int]:
-        return [node for node in range(len(self.nodes)) if self.alive(node)]
-
-    def _leader(self, subject: str, what: str, timeout: float) -> int:
-        info = self._ask(subject, what, timeout)
-        leader = info.get("cluster", {}).get("leader")
-        if leader not in self.names:
-            raise LookupError(f"The {what} has no leader right now.")
-        return self.names.index(leader)
-
-    def _ask(self, subject: str, what: str, timeout: float) -> dict[str, Any]:
-        """A JetStream API answer through the first live node that takes a connection."""
-        for node in self._alive():
-            try:
-                answer = _request(self.node_url(node), subject, timeout)
-            except OSError:
-                continue
-            if answer is None:
-                raise LookupError(f"Nobody answered for the {what} within {timeout:g}s.")
-            if "error" in answer:
-                raise LookupError(f"The {what}: {answer['error'].get('description', answer['error'])}.")
-            return answer
-        raise LookupError("No node of the cluster takes connections.")
-
     def _wait_ready(self, nodes: Iterable[int], deadline: float) -> None:
         """Wait until each node's `/healthz` is ok and `$JS.API.INFO` through it is answered."""
         waiting = {node: "not asked yet" for node in nodes}
         while True:
             for node in list(waiting):
-                problem = self._not_ready(node)
+                problem = self.state.not_ready(node)
                 if problem is None:
                     del waiting[node]
                 else:
@@ -309,65 +205,3 @@ class NatsCluster:
                     f"The cluster does not serve JetStream yet ({problems}); logs in {self.root_dir}"
                 )
             time.sleep(0.05)
-
-    def _not_ready(self, node: int) -> str | None:
-        """Why the node cannot serve JetStream yet, or None if it can."""
-        if not self.alive(node):
-            return "not running"
-        try:
-            with _http.open(f"{self.monitor_url(node)}/healthz", timeout=2):
-                pass
-        except urllib.error.HTTPError as exc:
-            return f"/healthz says {exc.read().decode(errors='replace').strip()}"
-        except OSError as exc:
-            return f"/healthz: {exc}"
-        try:
-            answer = _request(self.node_url(node), "$JS.API.INFO", timeout=1.0)
-        except OSError as exc:
-            return f"no connection: {exc}"
-        if answer is None:
-            return "$JS.API.INFO unanswered"
-        if "error" in answer:
-            return f"$JS.API.INFO: {answer['error'].get('description', answer['error'])}"
-        return None
-
-
-def _request(url: str, subject: str, timeout: float) -> dict[str, Any] | None:
-    """One request through the server at `url`: the JSON answer, or None if none came in time.
-
-    `OSError` if the server takes no connection. The short-lived nats-py connection runs on an
-    event loop in a thread of its own, so this works from a coroutine whose loop is running.
-    """
-
-    async def ignore(exc: Exception) -> None:
-        pass
-
-    async def connect() -> Client:
-        try:
-            # nats-py retries a refused server forever unless max_reconnect_attempts is positive.
-            return await nats.connect(
-                url,
-                connect_timeout=timeout,
-                allow_reconnect=False,
-                max_reconnect_attempts=1,
-                reconnect_time_wait=0,
-                error_cb=ignore,
-            )
-        except nats.errors.Error as exc:
-            raise OSError(f"cannot connect to {url}: {exc!r}") from exc
-
-    async def ask() -> bytes | None:
-        nc = await asyncio.wait_for(connect(), timeout * 2)
-        try:
-            return (await nc.request(subject, b"", timeout=timeout)).data
-        except nats.errors.Error:
-            return None
-        finally:
-            await asyncio.wait_for(nc.close(), timeout * 2)
-
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="nats-cluster") as pool:
-        data = pool.submit(lambda: asyncio.run(ask())).result()
-    if data is None:
-        return None
-    answer: dict[str, Any] = json.loads(data)
-    return answer

@@ -57,13 +57,17 @@ BLOCKS = 10
 Call = Callable[[], Awaitable[object]]
 
 
-async def bare_worker(url: str) -> None:
-    """A pull worker in plain nats-py: ack, then answer `len(text.split())` to Walnats-Reply."""
+async def bare_worker(url: str, stream: str = FLOOR_STREAM, consumer: str = FLOOR_CONSUMER) -> None:
+    """A pull worker in plain nats-py: ack, then answer `len(text.split())` to Walnats-Reply.
+
+    `url` may list several servers (comma-separated): the worker connects to the first that
+    answers, in that order (so a benchmark can choose the cluster node it sits on).
+    """
     import nats
 
-    nc = await nats.connect(url, name="bench-bare-worker")
+    nc = await nats.connect(servers=url.split(","), dont_randomize=True, name="bench-bare-worker")
     inbox = nc.new_inbox()
-    api = f"$JS.API.CONSUMER.MSG.NEXT.{FLOOR_STREAM}.{FLOOR_CONSUMER}"
+    api = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}"
     pull = json.dumps({"batch": PULL_BATCH, "expires": int(3600e9)}).encode()
     credits = 0
 
@@ -88,6 +92,64 @@ async def bare_worker(url: str) -> None:
     await asyncio.Event().wait()
 
 
+def start_bare_worker(url: str, stream: str = FLOOR_STREAM, consumer: str = FLOOR_CONSUMER) -> Proc:
+    """`bare_worker` in a subprocess (this file with `--bare-worker`); returns once it pulls."""
+    args = [PYTHON, str(Path(__file__).resolve()), "--bare-worker", "--nats-url", url]
+    if (stream, consumer) != (FLOOR_STREAM, FLOOR_CONSUMER):
+        args += ["--stream", stream, "--consumer", consumer]
+    proc = Proc(args, env=child_env(url), name="bare")
+    try:
+        proc.wait_for_line("bare worker ready", timeout=30)
+    except BaseException:
+        proc.stop()
+        raise
+    return proc
+
+
+class BareRequester:
+    """The requesting side of a bare JetStream request, in plain nats-py on the client `nc`.
+
+    One `<inbox>.*` subscription (like walnats-django's): each call publishes to the stream's
+    subject with a `Walnats-Reply` header (and, with `puback`, a reply subject for the PubAck,
+    which is not awaited), then waits for the worker's answer.
+    """
+
+    def __init__(self, nc: Any, payload: bytes) -> None:
+        self.nc = nc
+        self.payload = payload
+        self.prefix = nc.new_inbox()
+        self.waiting: dict[str, asyncio.Future[bytes]] = {}
+        self.counter = 0
+
+    async def start(self) -> BareRequester:
+        await self.nc.subscribe(self.prefix + ".*", cb=self._on_inbox)
+        return self
+
+    async def _on_inbox(self, msg: Any) -> None:
+        token = msg.subject.rsplit(".", 1)[1]
+        if token[0] == "r" and (future := self.waiting.pop(token[1:], None)) is not None:
+            future.set_result(msg.data)
+
+    def call(self, subject: str, *, puback: bool) -> Call:
+        """An awaitable request to `subject`, returning the decoded answer."""
+        nc, payload, prefix, waiting = self.nc, self.payload, self.prefix, self.waiting
+        loop = asyncio.get_running_loop()
+
+        async def call() -> object:
+            self.counter += 1
+            token = str(self.counter)
+            future = waiting[token] = loop.create_future()
+            await nc.publish(
+                subject,
+                payload,
+                reply=f"{prefix}.a{token}" if puback else "",
+                headers={"Walnats-Reply": f"{prefix}.r{token}", "Walnats-Deadline": repr(time.time() + 10)},
+            )
+            return json.loads(await asyncio.wait_for(future, 10))
+
+        return call
+
+
 def calls_per_client(quick: bool) -> int:
     return BLOCKS * (20 if quick else 200)
 
@@ -106,34 +168,8 @@ async def measure(url: str, quick: bool, worker_pids: dict[str, int]) -> list[Ro
 
     floor_event = Event(FLOOR_EVENT, str).with_response(int)
     nc = await nats.connect(url, name="bench-floor-requester")
-    loop = asyncio.get_running_loop()
     payload = json.dumps(TEXT).encode()
-    prefix = nc.new_inbox()
-    waiting: dict[str, asyncio.Future[bytes]] = {}
-    counter = 0
-
-    async def on_inbox(msg: Any) -> None:
-        token = msg.subject.rsplit(".", 1)[1]
-        if token[0] == "r" and (future := waiting.pop(token[1:], None)) is not None:
-            future.set_result(msg.data)
-
-    await nc.subscribe(prefix + ".*", cb=on_inbox)
-
-    def bare(subject: str, *, puback: bool) -> Call:
-        async def call() -> object:
-            nonlocal counter
-            counter += 1
-            token = str(counter)
-            future = waiting[token] = loop.create_future()
-            await nc.publish(
-                subject,
-                payload,
-                reply=f"{prefix}.a{token}" if puback else "",
-                headers={"Walnats-Reply": f"{prefix}.r{token}", "Walnats-Deadline": repr(time.time() + 10)},
-            )
-            return json.loads(await asyncio.wait_for(future, 10))
-
-        return call
+    bare = (await BareRequester(nc, payload).start()).call
 
     async def core() -> object:
         return json.loads((await nc.request(CORE_SUBJECT, payload, timeout=10)).data)
@@ -211,15 +247,7 @@ def run(url: str, quick: bool = False) -> Result:
     arun(create_floor_stream(url))
     worker = start_runactors(url, ["count-words"], settings="project.settings")
     try:
-        with (
-            start_responder(url) as core,
-            Proc(
-                [PYTHON, str(Path(__file__).resolve()), "--bare-worker", "--nats-url", url],
-                env=child_env(url),
-                name="bare",
-            ) as bare,
-        ):
-            bare.wait_for_line("bare worker ready", timeout=30)
+        with start_responder(url) as core, start_bare_worker(url) as bare:
             pids = {"plain subscriber": core.pid, "bare pull worker": bare.pid, "runactors": worker.pid}
             rows = arun(measure(url, quick, pids))
     finally:
@@ -269,9 +297,11 @@ def run(url: str, quick: bool = False) -> Result:
 def main() -> None:
     parser = base_parser(__doc__ or "")
     parser.add_argument("--bare-worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--stream", default=FLOOR_STREAM, help=argparse.SUPPRESS)
+    parser.add_argument("--consumer", default=FLOOR_CONSUMER, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare_worker:
-        arun(bare_worker(args.nats_url))
+        arun(bare_worker(args.nats_url, args.stream, args.consumer))
         return
     with nats_server(args.nats_url) as url:
         finish(run(url, args.quick), args.json)

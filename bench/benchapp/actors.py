@@ -1,4 +1,4 @@
-"""Benchmark actors: a trivial async handler for `bench.noop`, and 19 idle actors."""
+"""Benchmark actors: a trivial async handler for `bench.noop`, 19 idle actors, count-words twins."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ from .catalog import (
     NOOP_ACTOR,
     NOOP_MAX_ACK_PENDING,
     NOOP_MAX_JOBS,
+    PLACEMENT_MAX_JOBS,
+    placement_actor,
 )
-from .events import COUNT_WORDS_WIDE, IDLE, NOOP
+from .events import COUNT_WORDS_WIDE, IDLE, NOOP, PLACED
 
 
 @registry.actor(
@@ -45,3 +47,15 @@ async def idle(text: str) -> None:
 
 for _name, _event in zip(IDLE_ACTORS, IDLE, strict=True):
     registry.add(Actor(_name, _event, idle, description="Benchmark: idle."))
+
+
+for _key, _event in PLACED.items():
+    registry.add(
+        Actor(
+            placement_actor(_key),
+            _event,
+            count_words,
+            max_jobs=PLACEMENT_MAX_JOBS,
+            description=f"Benchmark: count-words on {_event.name} (placement benchmark).",
+        )
+    )

@@ -18,3 +18,17 @@ COUNT_EVENT = "bench.count-words"
 COUNT_ACTOR = "bench-count-words"
 COUNT_MAX_JOBS = 256
 """The example's count-words (max_jobs 16) with room for 256 jobs: shows what max_jobs costs."""
+
+PLACEMENTS = {"r1-file": (1, "file"), "r1-mem": (1, "memory"), "r3-file": (3, "file")}
+"""Stream placements of the placement benchmark: key -> (replicas, storage)."""
+PLACEMENT_MAX_JOBS = 256
+
+
+def placement_event(key: str) -> str:
+    """`bench.place-r1-file`, ...: one event (and stream) per placement."""
+    return f"bench.place-{key}"
+
+
+def placement_actor(key: str) -> str:
+    """`bench-place-r1-file`, ...: the actor (durable consumer) answering that event."""
+    return f"bench-place-{key}"

@@ -126,7 +126,7 @@ class Plan:
     @classmethod
     def of(cls, quick: bool) -> Plan:
         if quick:
-            return cls(warm=50, per_block=20, cell=0.5, warm_cell=0.2, order=(0, 1))
+            return cls(warm=30, per_block=20, cell=0.3, warm_cell=0.1, order=(0, 1))
         return cls(warm=300, per_block=200, cell=3.0, warm_cell=1.0, order=(0, 1, 1, 0))
 
     @property

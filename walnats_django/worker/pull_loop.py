@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -25,9 +26,15 @@ logger = logging.getLogger("walnats_django.worker")
 RECREATE_AFTER = 0.25
 """Seconds before re-creating a vanished consumer: a stream re-created during its own deletion
 (~1 ms) can be left unable to store messages (nats-server 2.15: publishes get no PubAck)."""
-UNAVAILABLE_PAUSE = 0.1
+UNAVAILABLE_PAUSE = 0.05
 """Seconds before pulling again after "no responders" (doubling up to `MAX_UNAVAILABLE_PAUSE`)."""
-MAX_UNAVAILABLE_PAUSE = 1.0
+MAX_UNAVAILABLE_PAUSE = 0.25
+UNAVAILABLE_LOOKUP_TIMEOUT = 0.25
+"""Seconds to wait for the consumer's info after "no responders". During a leader election nobody
+answers, and a question asked before the new leader is in is never answered: the worker pulls
+again only after this wait (plus the pause), so it bounds how long a new leader waits for pulls."""
+UNAVAILABLE_WARN_EVERY = 5.0
+"""Seconds between WARNING lines while pulls keep meeting "no responders" (DEBUG in between)."""
 BURST_RECHECK = 0.1
 """Seconds a burst run waits before looking again when its consumer still has messages
 in progress elsewhere or waiting for a retry."""
@@ -85,6 +92,7 @@ class ActorLoop:
         self.unavailable = False
         """A pull got "no responders": the consumer is gone, or its leader is being elected."""
         self._unavailable_pause = UNAVAILABLE_PAUSE
+        self._unavailable_warned_at = -UNAVAILABLE_WARN_EVERY
 
     def _on_lost(self, reason: str) -> None:
         self.lost = reason
@@ -182,12 +190,20 @@ class ActorLoop:
         self.unavailable = False
         actor = self.actor
         try:
-            await self.nc.jetstream(timeout=2.0).consumer_info(actor.event.stream_name, actor.name)
+            await self.nc.jetstream(timeout=UNAVAILABLE_LOOKUP_TIMEOUT).consumer_info(
+                actor.event.stream_name, actor.name
+            )
         except NotFoundError as exc:
             self.lost = f"503 no responders, then {exc.description or 'not found'}"
             return
         except Exception as exc:  # noqa: BLE001 - no answer at all: JetStream is electing a leader
-            logger.warning(
+            # Pulls are retried twice a second or more during an election: warn once in a while.
+            now = time.monotonic()
+            quiet = now - self._unavailable_warned_at < UNAVAILABLE_WARN_EVERY
+            if not quiet:
+                self._unavailable_warned_at = now
+            logger.log(
+                logging.DEBUG if quiet else logging.WARNING,
                 "JetStream unavailable actor=%s error=%r; pulling again in %gs (leader election?)",
                 actor.name,
                 exc,

@@ -16,6 +16,9 @@ from .mux import RequestMux
 
 logger = logging.getLogger("walnats_django.client")
 
+IDLE_CHECK_EVERY = 0.05
+"""Seconds between looks at a retiring connection's requests still waiting."""
+
 
 class Connection:
     """A NATS connection bound to one event loop; requests go through `mux`."""
@@ -28,6 +31,8 @@ class Connection:
         self.closing = False
         self.generation = settings_generation.value
         """The settings generation it was made with; a `WALNATS` change makes it stale."""
+        self.retiring = False
+        """Its server announced lame duck mode: new requests go elsewhere, these finish here."""
 
     @classmethod
     async def open(cls, timeout: float) -> Connection:
@@ -46,8 +51,25 @@ class Connection:
             if holder:
                 holder[0].mux.fail_all(NatsUnavailable("the connection to NATS closed for good."))
 
+        user_lame_duck_cb = walnats_settings.CONNECT_OPTIONS.get("lame_duck_mode_cb")
+
+        async def lame_duck_mode_cb() -> None:
+            # The server will close this connection soon (a node stopped in lame duck mode, as in
+            # a rolling restart): new requests go to a new connection, to another node, while
+            # this one stays open for the PubAcks and answers still due. Without it, those failed
+            # with NatsUnavailable or RequestTimeout when the server closed the connection.
+            if holder and not holder[0].retiring:
+                logger.info("The NATS server is shutting down (lame duck mode); new requests go to another")
+                holder[0].retiring = True
+            if user_lame_duck_cb is not None:
+                await user_lame_duck_cb()
+
         nc = await open_nats(
-            timeout, disconnected_cb=disconnected_cb, reconnected_cb=reconnected_cb, closed_cb=closed_cb
+            timeout,
+            disconnected_cb=disconnected_cb,
+            reconnected_cb=reconnected_cb,
+            closed_cb=closed_cb,
+            lame_duck_mode_cb=lame_duck_mode_cb,
         )
         conn = cls(nc, RequestMux(nc, f"{walnats_settings.INBOX_PREFIX}.{NUID().next().decode()}"))
         holder.append(conn)
@@ -60,13 +82,21 @@ class Connection:
 
     @property
     def current(self) -> bool:
-        """Connected right now and made with the current settings."""
-        return self.nc.is_connected and self.generation == settings_generation.value
+        """Connected right now, made with the current settings, and its server not leaving."""
+        return self.nc.is_connected and not self.retiring and self.generation == settings_generation.value
 
     @property
     def jetstream_enabled(self) -> bool:
         """Whether the server announced JetStream."""
         return jetstream_enabled(self.nc)
+
+    async def close_when_idle(self) -> None:
+        """Close once no request here waits for its PubAck or answer (each ends by its timeout)."""
+        # Polled: an event per request end would cost every request for a rare case.
+        while self.mux.waiting and not self.nc.is_closed and not self.closing:  # noqa: ASYNC110
+            await asyncio.sleep(IDLE_CHECK_EVERY)
+        if not self.closing:
+            await self.close()
 
     async def close(self) -> None:
         """Drain and close; pending requests fail with `NatsUnavailable`."""

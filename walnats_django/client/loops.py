@@ -11,11 +11,13 @@ from .connection import Connection
 
 
 class _LoopSlot:
-    __slots__ = ("conn", "lock")
+    __slots__ = ("conn", "lock", "retired")
 
     def __init__(self) -> None:
         self.lock = asyncio.Lock()
         self.conn: Connection | None = None
+        self.retired: dict[Connection, asyncio.Task[None]] = {}
+        """Connections to a server in lame duck mode, closing once their requests are done."""
 
 
 _slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopSlot] = weakref.WeakKeyDictionary()
@@ -45,6 +47,16 @@ async def _connect_slot(slot: _LoopSlot, timeout: float) -> Connection:
             slot.conn = None
             await conn.close()
             conn = None
+        if conn is not None and conn.retiring:
+            try:
+                fresh = await Connection.open(timeout)
+            except NatsUnavailable:
+                # No other server takes us: this one serves until it closes the connection.
+                conn.retiring = False
+            else:
+                slot.conn = fresh
+                _retire(slot, conn)
+                return fresh
         if conn is not None:
             if conn.nc.is_connected:
                 return conn
@@ -57,10 +69,20 @@ async def _connect_slot(slot: _LoopSlot, timeout: float) -> Connection:
         return slot.conn
 
 
+def _retire(slot: _LoopSlot, conn: Connection) -> None:
+    closing = asyncio.ensure_future(conn.close_when_idle())
+    slot.retired[conn] = closing
+    closing.add_done_callback(lambda _: slot.retired.pop(conn, None))
+
+
 async def close_connection() -> None:
     """Close the running loop's connection, if any (ASGI lifespan shutdown, tests)."""
     slot = _slots.get(asyncio.get_running_loop())
-    if slot is not None and slot.conn is not None:
+    if slot is None:
+        return
+    for old in list(slot.retired):
+        await old.close()
+    if slot.conn is not None:
         conn, slot.conn = slot.conn, None
         await conn.close()
 

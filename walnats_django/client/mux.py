@@ -51,6 +51,11 @@ class RequestMux:
         self.probe = NoActorProbe(self._pending, self._stream_info)
         self._tasks: set[asyncio.Future[None]] = set()
 
+    @property
+    def waiting(self) -> int:
+        """Requests (and waiting emits) still waiting for their PubAck or answer."""
+        return len(self._pending)
+
     async def subscribe(self) -> None:
         """Start receiving on the inbox."""
         await self.nc.subscribe(self.inbox + ".*", cb=self._on_inbox)

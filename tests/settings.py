@@ -8,4 +8,7 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 WALNATS = {"REQUEST_TIMEOUT": 4.0}
 if env.str("WALNATS_TEST_INBOX_PREFIX", default=""):  # noqa: F405
     WALNATS["INBOX_PREFIX"] = env.str("WALNATS_TEST_INBOX_PREFIX")  # noqa: F405
+# tests/cluster/: workers on a three-node cluster create R3 streams.
+if env.str("WALNATS_TEST_REPLICAS", default=""):  # noqa: F405
+    WALNATS["REPLICAS"] = env.int("WALNATS_TEST_REPLICAS")  # noqa: F405
 LOGGING["loggers"]["walnats_django"]["level"] = "DEBUG"  # type: ignore[index]  # noqa: F405

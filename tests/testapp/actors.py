@@ -65,3 +65,7 @@ async def skewed_echo(text: str) -> str:
     """Echo, for the worker of tests/test_clock_skew.py whose clock runs ahead (it should never run)."""
     _record("skewed-echo", text)
     return text
+
+
+# Actors of the cluster fault suite (tests/cluster/).
+from .cluster_actors import *  # noqa: E402, F403

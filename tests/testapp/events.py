@@ -17,3 +17,6 @@ from .fault_events import *  # noqa: E402, F403
 
 # tests/test_clock_skew.py: only its worker, whose clock runs ahead, runs this event's actor.
 SKEWED_ECHO = registry.add(Event("test.skewed-echo", str).with_response(str))
+
+# Events of the cluster fault suite (tests/cluster/).
+from .cluster_events import *  # noqa: E402, F403

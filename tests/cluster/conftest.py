@@ -1,0 +1,82 @@
+"""Fixtures of the cluster fault suite: one three-node JetStream cluster for the whole package,
+`runactors` subprocesses connected to chosen nodes, and the requester (this process) connected
+to every node.
+
+Starting a cluster and electing its leaders takes seconds, so the package shares one; each test
+starts with every node up again (`_every_node_back`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from django.test import override_settings
+
+from tests.cluster.load import TIMEOUT
+from tests.helpers import WorkerProcess
+from walnats_django.testing import NatsCluster
+
+StartClusterWorker = Callable[..., WorkerProcess]
+"""`start_cluster_worker(*args, url, replicas="3", wait=True)`: a `runactors` on `url`."""
+
+
+@pytest.fixture(scope="package")
+def cluster() -> Iterator[NatsCluster]:
+    """A three-node JetStream cluster on loopback, shared by the package's modules."""
+    with NatsCluster(3) as cluster:
+        yield cluster
+
+
+@pytest.fixture(autouse=True)
+def _every_node_back(cluster: NatsCluster) -> None:
+    """Tests kill and stop nodes; each test starts with all of them."""
+    for node in range(len(cluster.nodes)):
+        if not cluster.alive(node):
+            cluster.restart(node)
+
+
+@pytest.fixture(scope="package")
+def start_cluster_worker(cluster: NatsCluster, record_dir: Path) -> Iterator[StartClusterWorker]:
+    """Start `runactors` subprocesses on the cluster; all killed at the end.
+
+    `url` is what the worker's NATS_URL says: one node's URL (`cluster.node_url(i)`) pins it to
+    that node at start (it still learns the others from the server), the cluster's (`cluster.url`)
+    lets it pick one. `replicas` is WALNATS["REPLICAS"] for the streams it creates ("" names none).
+    """
+    started: list[WorkerProcess] = []
+
+    def start(*args: str, url: str, replicas: str = "3", wait: bool = True) -> WorkerProcess:
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "tests.settings",
+            "NATS_URL": url,
+            "WALNATS_TEST_RECORD_DIR": str(record_dir),
+            "WALNATS_TEST_REPLICAS": replicas,
+            "PYTHONUNBUFFERED": "1",
+        }
+        worker = WorkerProcess(list(args), env)
+        started.append(worker)
+        if wait:
+            worker.wait_for_line("Worker started")
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
+def worker_node(cluster: NatsCluster, worker: WorkerProcess) -> int:
+    """The node a worker connected to, from its start-up line."""
+    line = worker.wait_for_line("Worker started")
+    for node, url in enumerate(cluster.urls):
+        if f"server={url} " in line:
+            return node
+    raise AssertionError(f"no node of the cluster in {line!r}")
+
+
+def requester(cluster: NatsCluster, timeout: float = TIMEOUT) -> override_settings:
+    """This process as a web process would be: connected to any node, REQUEST_TIMEOUT `timeout`."""
+    return override_settings(WALNATS={"SERVERS": cluster.urls, "REQUEST_TIMEOUT": timeout})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+import nats
 import pytest
 from django.test import override_settings
 
@@ -22,8 +23,10 @@ from walnats_django import (
     PayloadTypeError,
     RemoteError,
     RequestTimeout,
+    publisher,
 )
 from walnats_django.client import close_connection, get_connection
+from walnats_django.client.connection import Connection
 from walnats_django.jetstream import ensure_stream
 from walnats_django.testing import NatsServer
 from walnats_django.worker import Worker
@@ -176,3 +179,31 @@ async def test_no_actors_is_not_raised_once_an_actor_consumes_the_stream(nats_se
         if worker is not None and task is not None:
             await stop_in_process(worker, task)
         await delete_streams(nats_server.url, event.stream_name)
+
+
+async def test_emit_wait_counts_the_time_spent_connecting(
+    monkeypatch: pytest.MonkeyPatch, nats_server: NatsServer
+) -> None:
+    """BUG (publisher.emit): emit(wait=True) waited REQUEST_TIMEOUT for its PubAck after getting
+    a connection, however long that took (a new connection after a node left): up to twice
+    REQUEST_TIMEOUT in all, where request() keeps to its timeout."""
+    silent = Event("test.silent-emit", str)
+    nc = await nats.connect(nats_server.url)
+    try:
+        # Something takes the publish (so no "no responders") and never sends a PubAck.
+        await nc.subscribe(silent.subject)
+        connect = publisher.get_connection
+
+        async def slow_connection(timeout: float) -> Connection:
+            await asyncio.sleep(0.5)
+            return await connect(timeout)
+
+        monkeypatch.setattr(publisher, "get_connection", slow_connection)
+        with override_settings(WALNATS={"REQUEST_TIMEOUT": 1.0}):
+            started = time.monotonic()
+            with pytest.raises(RequestTimeout):
+                await walnats_django.emit(silent, "x", wait=True)
+            waited = time.monotonic() - started
+    finally:
+        await nc.close()
+    assert waited < 1.2, f"emit(wait=True) with REQUEST_TIMEOUT 1 s waited {waited:.2f}s"

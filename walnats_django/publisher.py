@@ -50,12 +50,15 @@ async def emit(
     payload = _encode_payload(event, message)
     headers = build_headers(uid=uid, trace_id=trace_id, delay=delay, meta=meta)
     timeout = walnats_settings.REQUEST_TIMEOUT
+    started = time.monotonic()
     conn = await get_connection(timeout)
     if not conn.jetstream_enabled:
         raise jetstream_disabled()
     if wait:
+        # The timeout covers getting a connection too, as request()'s does.
+        remaining = max(timeout - (time.monotonic() - started), 0.001)
         await conn.mux.publish_and_wait(
-            event.subject, event.stream_name, payload, headers, timeout=timeout, expects_answer=False
+            event.subject, event.stream_name, payload, headers, timeout=remaining, expects_answer=False
         )
     else:
         await conn.mux.publish_emit(event.subject, event.stream_name, payload, headers or None)

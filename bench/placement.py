@@ -15,9 +15,11 @@ For each placement, measured the same way on the same stream configuration:
   copies of the walnats ones (same JetStream config, other names);
 - `emit(..., wait=True)` beside a bare `await js.publish()`, both to the walnats stream (whose
   runactors consumes what they store);
-- sequential latency (interleaved blocks of the four clients; CPU us per call by process), then
+- sequential latency (interleaved blocks of every client; CPU us per call by process), then
   closed-loop throughput: requests with 1,000 in flight, emits with 100 in flight, the floor and
-  walnats in A B B A order.
+  walnats in A B B A order. The sequential table also has the two crossings (bare requester ->
+  runactors, `request()` -> bare worker), which split request()'s difference between its sides,
+  and a leaner emit floor (a bare publish awaiting its PubAck on a muxed inbox); no targets.
 
 On the cluster every client is given every node's URL, in an order that puts it on a chosen node
 (`dont_randomize`; runactors, which randomizes, is restarted until it lands where it should): the

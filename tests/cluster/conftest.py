@@ -39,8 +39,8 @@ def _every_node_back(cluster: NatsCluster) -> None:
 
 
 @pytest.fixture(scope="package")
-def start_cluster_worker(cluster: NatsCluster, record_dir: Path) -> Iterator[StartClusterWorker]:
-    """Start `runactors` subprocesses on the cluster; all killed at the end.
+def start_cluster_worker(record_dir: Path) -> Iterator[StartClusterWorker]:
+    """Start `runactors` subprocesses on a cluster; all killed at the end.
 
     `url` is what the worker's NATS_URL says: one node's URL (`cluster.node_url(i)`) pins it to
     that node at start (it still learns the others from the server), the cluster's (`cluster.url`)
@@ -77,6 +77,8 @@ def worker_node(cluster: NatsCluster, worker: WorkerProcess) -> int:
     raise AssertionError(f"no node of the cluster in {line!r}")
 
 
-def requester(cluster: NatsCluster, timeout: float = TIMEOUT) -> override_settings:
-    """This process as a web process would be: connected to any node, REQUEST_TIMEOUT `timeout`."""
-    return override_settings(WALNATS={"SERVERS": cluster.urls, "REQUEST_TIMEOUT": timeout})
+def requester(cluster: NatsCluster, nodes: list[int] | None = None) -> override_settings:
+    """This process as a web process would be: connected to any node (or any of `nodes`),
+    REQUEST_TIMEOUT the suite's `TIMEOUT`."""
+    servers = cluster.urls if nodes is None else [cluster.node_url(node) for node in nodes]
+    return override_settings(WALNATS={"SERVERS": servers, "REQUEST_TIMEOUT": TIMEOUT})

@@ -18,6 +18,7 @@ from django.test import override_settings
 from tests.cluster.load import TIMEOUT
 from tests.helpers import WorkerProcess
 from walnats_django.testing import NatsCluster
+from walnats_django.testing.cluster_state import request
 
 StartClusterWorker = Callable[..., WorkerProcess]
 """`start_cluster_worker(*args, url, replicas="3", wait=True)`: a `runactors` on `url`."""
@@ -32,10 +33,20 @@ def cluster() -> Iterator[NatsCluster]:
 
 @pytest.fixture(autouse=True)
 def _every_node_back(cluster: NatsCluster) -> None:
-    """Tests kill and stop nodes; each test starts with all of them."""
-    for node in range(len(cluster.nodes)):
-        if not cluster.alive(node):
-            cluster.restart(node)
+    """Tests kill and stop nodes; each test starts with all of them, and every stream's replicas
+    current: a node that rejoins can start an election, and a test must not start inside one."""
+    down = [node for node in range(len(cluster.nodes)) if not cluster.alive(node)]
+    for node in down:
+        cluster.restart(node)
+    if down:
+        for stream in stream_names(cluster):
+            cluster.wait_for_replicas(stream, 30)
+
+
+def stream_names(cluster: NatsCluster) -> list[str]:
+    """The names of the cluster's streams."""
+    answer = request(cluster.node_url(0), "$JS.API.STREAM.NAMES", 2.0) or {}
+    return list(answer.get("streams") or [])
 
 
 @pytest.fixture(scope="package")

@@ -97,7 +97,7 @@ def since(moment: float | None, start: float) -> str:
 async def test_kill_9_of_the_stream_leader(
     cluster: NatsCluster, workers: list[WorkerProcess], record_dir: Path
 ) -> None:
-    leader = cluster.leader(STREAM)
+    leader = await asyncio.to_thread(cluster.wait_for_leader, STREAM, 20)
     # The consumer's leader too: both Raft groups elect, the worst case for pulls and publishes.
     await place_leaders(cluster, leader, STREAM, [ACTOR])
     via = (leader + 1) % 3
@@ -147,7 +147,7 @@ async def test_kill_9_of_the_stream_leader(
 async def test_kill_9_of_a_follower(
     cluster: NatsCluster, workers: list[WorkerProcess], record_dir: Path
 ) -> None:
-    leader = cluster.leader(STREAM)
+    leader = await asyncio.to_thread(cluster.wait_for_leader, STREAM, 20)
     await place_leaders(cluster, leader, STREAM, [ACTOR])
     follower = (leader + 1) % 3
     with requester(cluster):
@@ -187,6 +187,7 @@ async def test_kill_9_of_the_node_a_worker_is_connected_to(
     # The only worker of cluster-solo: nobody else answers while it fails over.
     solo = start_cluster_worker("--actor", "cluster-solo", url=cluster.url)
     node = worker_node(cluster, solo)
+    await asyncio.to_thread(cluster.wait_for_replicas, CLUSTER_SOLO.stream_name, 20)
     # Leaders elsewhere: the worker's own connection is all this fault interrupts.
     elsewhere = (node + 1) % 3
     await place_leaders(cluster, elsewhere, CLUSTER_SOLO.stream_name, ["cluster-solo"])
@@ -224,7 +225,7 @@ async def test_kill_9_of_the_node_a_worker_is_connected_to(
 async def test_a_restarted_node_catches_up_and_can_lead(
     cluster: NatsCluster, workers: list[WorkerProcess], record_dir: Path
 ) -> None:
-    leader = cluster.leader(STREAM)
+    leader = await asyncio.to_thread(cluster.wait_for_leader, STREAM, 20)
     await place_leaders(cluster, leader, STREAM, [ACTOR])
     down = (leader + 2) % 3
     with requester(cluster):
@@ -274,6 +275,8 @@ async def test_the_requester_leaves_a_node_in_lame_duck_mode_before_it_closes_th
     with requester(cluster):
         old = await get_connection(2.0)
         node = cluster.names.index(await connected_node(cluster, old))
+        # Leaders elsewhere: the requester's connection is all the lame duck mode interrupts.
+        await place_leaders(cluster, (node + 1) % 3, STREAM, [ACTOR])
         signalled = time.monotonic()
         leaving = asyncio.ensure_future(asyncio.to_thread(cluster.lame_duck, node))
         try:

@@ -4,6 +4,7 @@ and what it takes for a JetStream status message.
 
 from __future__ import annotations
 
+import json
 import types
 
 import nats
@@ -146,3 +147,52 @@ def test_burst_pulls_have_no_heartbeats_to_miss(monkeypatch: pytest.MonkeyPatch)
     puller._pulls.append(_Pull(4, expires_at=1e18))
     puller._heard_at = -1e9
     assert not puller.drop_silent()
+
+
+async def test_after_a_silence_pulls_ask_for_quick_heartbeats_until_the_server_is_heard(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """BUG (puller.py): where nothing answers "no responders" (a partition, a node gone without
+    closing its connections), a pull that reached no consumer leader was known lost only after two
+    missed 0.5 s heartbeats, so a new leader got its first pull up to a second after its election
+    (measured in a minority partition: requests answered again 1.01 s after the election)."""
+    from walnats_django.worker import puller as module
+
+    now = [100.0]
+    monkeypatch.setattr(module, "time", types.SimpleNamespace(monotonic=lambda: now[0]))
+    asked: list[float] = []
+
+    async def publish(subject: str, payload: bytes, reply: str = "") -> None:
+        asked.append(json.loads(payload)["idle_heartbeat"] / 1e9)
+
+    nc = types.SimpleNamespace(new_inbox=lambda: "_INBOX.pull", is_connected=True, publish=publish)
+    puller = Puller(
+        nc,  # type: ignore[arg-type]
+        "stream",
+        "consumer",
+        batch=4,
+        no_wait=False,
+        on_message=lambda msg: None,
+        on_status=lambda: None,
+        on_lost=lambda reason: None,
+        on_unavailable=lambda: None,
+    )
+    puller._sub = object()  # type: ignore[assignment]
+    await puller.top_up(4)
+    assert asked == [module.PULL_HEARTBEAT]
+
+    now[0] += module.MISSED_HEARTBEATS * module.PULL_HEARTBEAT + 0.1
+    assert puller.drop_silent()
+    await puller.top_up(4)
+    assert asked[-1] == module.SEEKING_HEARTBEAT, "a pull that may reach no leader is watched closely"
+    assert puller.next_expiry() < 0.3
+
+    now[0] += 0.3
+    assert puller.drop_silent(), "silent again within a quarter second"
+    await puller.top_up(4)
+    assert asked[-1] == module.SEEKING_HEARTBEAT
+
+    await puller._on_delivery(_status("100", "Idle Heartbeat"))  # type: ignore[arg-type]
+    assert not puller.seeking
+    await puller.top_up(12)
+    assert asked[-1] == module.PULL_HEARTBEAT, "heard again: heartbeats at the usual pace"

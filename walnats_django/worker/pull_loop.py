@@ -157,8 +157,11 @@ class ActorLoop:
             if self.unavailable:
                 await self._wait_out_unavailable()
                 continue
+            already_seeking = self.puller.seeking
             if self.puller.drop_silent():
-                logger.info(
+                # Once per silence: while seeking, pulls are dropped every quarter second.
+                logger.log(
+                    logging.DEBUG if already_seeking else logging.INFO,
                     "Pull heartbeats stopped actor=%s; pulling again (consumer leader moved?)",
                     self.actor.name,
                 )

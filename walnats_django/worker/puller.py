@@ -25,14 +25,20 @@ PULL_HEARTBEAT = 0.5
 """Seconds between server heartbeats while a pull request is open and idle."""
 MISSED_HEARTBEATS = 2
 """Heartbeats missed before open pulls count as gone (their consumer leader died or moved)."""
+SEEKING_HEARTBEAT = 0.1
+"""Heartbeats asked for while pulls go unheard (after open pulls went silent): a pull that reached
+no leader (a partition, a node gone without closing its connections, where nothing answers "no
+responders") is known lost within a quarter second, so the first pull after a new leader's
+election comes that soon, not a second later. Back to `PULL_HEARTBEAT` once something is heard."""
 
 
 class _Pull:
-    __slots__ = ("expires_at", "remaining")
+    __slots__ = ("expires_at", "heartbeat", "remaining")
 
-    def __init__(self, remaining: int, expires_at: float) -> None:
+    def __init__(self, remaining: int, expires_at: float, heartbeat: float = PULL_HEARTBEAT) -> None:
         self.remaining = remaining
         self.expires_at = expires_at
+        self.heartbeat = heartbeat
 
 
 class Puller:
@@ -67,6 +73,8 @@ class Puller:
         self._on_unavailable = on_unavailable
         self._heard_at = 0.0
         """When the server last sent anything for our pulls (a message or a status)."""
+        self._seeking = False
+        """Open pulls went silent and nothing has been heard since: pull with short heartbeats."""
         self._sub: Subscription | None = None
         self.empty = False
         """Set when a no-wait pull found nothing (burst mode's end condition)."""
@@ -76,6 +84,15 @@ class Puller:
         """Messages requested but not yet received."""
         return sum(p.remaining for p in self._pulls)
 
+    @property
+    def seeking(self) -> bool:
+        """Whether open pulls went silent and nothing has been heard from the server since."""
+        return self._seeking
+
+    def _silence_allowed(self) -> float:
+        """Seconds without a word from the server before the open pulls count as gone."""
+        return MISSED_HEARTBEATS * max(pull.heartbeat for pull in self._pulls) + 0.05
+
     def next_expiry(self) -> float:
         """Seconds until the oldest pull request should have ended, or heartbeats are overdue."""
         if not self._pulls:
@@ -83,7 +100,7 @@ class Puller:
         now = time.monotonic()
         due = self._pulls[0].expires_at
         if not self.no_wait:
-            due = min(due, self._heard_at + MISSED_HEARTBEATS * PULL_HEARTBEAT + 0.05)
+            due = min(due, self._heard_at + self._silence_allowed())
         return max(due - now, 0.05)
 
     def drop_silent(self) -> bool:
@@ -94,9 +111,10 @@ class Puller:
         """
         if self.no_wait or not self._pulls:
             return False
-        if time.monotonic() - self._heard_at <= MISSED_HEARTBEATS * PULL_HEARTBEAT + 0.05:
+        if time.monotonic() - self._heard_at <= self._silence_allowed():
             return False
         self._pulls.clear()
+        self._seeking = True
         return True
 
     async def start(self) -> None:
@@ -131,21 +149,23 @@ class Puller:
         want = self._want(free)
         if not want or self._sub is None or not self.nc.is_connected:
             return
+        heartbeat = SEEKING_HEARTBEAT if self._seeking else PULL_HEARTBEAT
         if self.no_wait:
             request: dict[str, object] = {"batch": want, "no_wait": True}
         else:
             request = {
                 "batch": want,
                 "expires": int(PULL_EXPIRES * 1e9),
-                "idle_heartbeat": int(PULL_HEARTBEAT * 1e9),
+                "idle_heartbeat": int(heartbeat * 1e9),
             }
         if not self._pulls:
             self._heard_at = now  # heartbeats are due from now on
-        self._pulls.append(_Pull(want, now + PULL_EXPIRES))
+        self._pulls.append(_Pull(want, now + PULL_EXPIRES, heartbeat))
         await self.nc.publish(self._api, json.dumps(request).encode(), reply=self._inbox)
 
     async def _on_delivery(self, msg: Msg) -> None:
         self._heard_at = time.monotonic()
+        self._seeking = False
         reply = msg.reply or ""
         if reply.startswith("$JS.ACK."):
             # A JetStream message, even if a producer set a header named "Status".

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from tests.helpers import StartWorker, WorkerProcess
+from tests.helpers import StartWorker, WorkerProcess, Workers
 from walnats_django.client import close_connection
 from walnats_django.testing import NatsServer
 
@@ -45,26 +45,13 @@ def record_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def start_worker(nats_server: NatsServer, record_dir: Path) -> Iterator[StartWorker]:
     """Start `runactors` subprocesses (waits for the start-up line); all killed at the end."""
-    started: list[WorkerProcess] = []
+    workers = Workers(record_dir)
 
     def start(*args: str, wait: bool = True, extra_env: dict[str, str] | None = None) -> WorkerProcess:
-        env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "tests.settings",
-            "NATS_URL": nats_server.url,
-            "WALNATS_TEST_RECORD_DIR": str(record_dir),
-            "PYTHONUNBUFFERED": "1",
-            **(extra_env or {}),
-        }
-        worker = WorkerProcess(list(args), env)
-        started.append(worker)
-        if wait:
-            worker.wait_for_line("Worker started")
-        return worker
+        return workers.start(args, {"NATS_URL": nats_server.url, **(extra_env or {})}, wait=wait)
 
     yield start
-    for worker in started:
-        worker.stop()
+    workers.stop()
 
 
 @pytest.fixture(scope="session")

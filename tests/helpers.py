@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import re
 import signal
 import subprocess
@@ -96,6 +97,36 @@ class WorkerProcess(CommandProcess):
 
     def __init__(self, args: list[str], env: dict[str, str]) -> None:
         super().__init__("runactors", args, env)
+
+
+class Workers:
+    """`runactors` subprocesses with the test settings, recording to `record_dir`; `stop()` kills all."""
+
+    def __init__(self, record_dir: Path) -> None:
+        self.record_dir = record_dir
+        self.started: list[WorkerProcess] = []
+
+    def start(self, args: tuple[str, ...], env: dict[str, str], *, wait: bool = True) -> WorkerProcess:
+        """Start one with `env` over the defaults; wait for its start-up line unless `wait=False`."""
+        worker = WorkerProcess(
+            list(args),
+            {
+                **os.environ,
+                "DJANGO_SETTINGS_MODULE": "tests.settings",
+                "WALNATS_TEST_RECORD_DIR": str(self.record_dir),
+                "PYTHONUNBUFFERED": "1",
+                **env,
+            },
+        )
+        self.started.append(worker)
+        if wait:
+            worker.wait_for_line("Worker started")
+        return worker
+
+    def stop(self) -> None:
+        """Kill every worker still running."""
+        for worker in self.started:
+            worker.stop()
 
 
 StartWorker = Callable[..., WorkerProcess]

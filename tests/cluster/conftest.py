@@ -8,7 +8,6 @@ starts with every node up again (`_every_node_back`).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import pytest
 from django.test import override_settings
 
 from tests.cluster.load import TIMEOUT
-from tests.helpers import WorkerProcess
+from tests.helpers import WorkerProcess, Workers
 from walnats_django.testing import NatsCluster
 from walnats_django.testing.cluster_state import request
 
@@ -57,26 +56,13 @@ def start_cluster_worker(record_dir: Path) -> Iterator[StartClusterWorker]:
     that node at start (it still learns the others from the server), the cluster's (`cluster.url`)
     lets it pick one. `replicas` is WALNATS["REPLICAS"] for the streams it creates ("" names none).
     """
-    started: list[WorkerProcess] = []
+    workers = Workers(record_dir)
 
     def start(*args: str, url: str, replicas: str = "3", wait: bool = True) -> WorkerProcess:
-        env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "tests.settings",
-            "NATS_URL": url,
-            "WALNATS_TEST_RECORD_DIR": str(record_dir),
-            "WALNATS_TEST_REPLICAS": replicas,
-            "PYTHONUNBUFFERED": "1",
-        }
-        worker = WorkerProcess(list(args), env)
-        started.append(worker)
-        if wait:
-            worker.wait_for_line("Worker started")
-        return worker
+        return workers.start(args, {"NATS_URL": url, "WALNATS_TEST_REPLICAS": replicas}, wait=wait)
 
     yield start
-    for worker in started:
-        worker.stop()
+    workers.stop()
 
 
 def worker_node(cluster: NatsCluster, worker: WorkerProcess) -> int:

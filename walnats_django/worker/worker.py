@@ -69,10 +69,6 @@ class Worker:
         self._serving = False
         """Connected and not closing by choice: only then is a disconnect worth a warning."""
 
-    @property
-    def burst(self) -> bool:
-        return self.options.burst
-
     def stop(self) -> None:
         """Ask the worker to stop pulling and finish running jobs (safe to call twice)."""
         self._stop.set()

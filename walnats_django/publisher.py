@@ -49,6 +49,14 @@ async def emit(
     """
     payload = _encode_payload(event, message)
     headers = build_headers(uid=uid, trace_id=trace_id, delay=delay, meta=meta)
+    await publish_encoded(event, payload, headers, wait=wait)
+
+
+async def publish_encoded(
+    event: Event[Any, Any], payload: bytes, headers: dict[str, str], *, wait: bool
+) -> None:
+    """`emit()` after encoding: publish `payload` with `headers` (for `emit_on_commit`, which encodes
+    at the call site and publishes at commit)."""
     timeout = walnats_settings.REQUEST_TIMEOUT
     started = time.monotonic()
     conn = await get_connection(timeout)
@@ -124,6 +132,13 @@ def emit_sync(
 ) -> None:
     """`emit()` for sync code (WSGI views, commands, shell), over one shared connection."""
     run_sync(emit(event, message, uid=uid, trace_id=trace_id, delay=delay, meta=meta, wait=wait))
+
+
+def publish_encoded_sync(
+    event: Event[Any, Any], payload: bytes, headers: dict[str, str], *, wait: bool
+) -> None:
+    """`publish_encoded()` for sync code."""
+    run_sync(publish_encoded(event, payload, headers, wait=wait))
 
 
 def request_sync(

@@ -22,6 +22,9 @@ logger = logging.getLogger("walnats_django.client")
 
 NO_ACTORS_PROBE_AFTER = 0.02
 """Seconds without an answer before checking whether the stream has any consumer."""
+PROBE_TICK = 0.005
+"""Least seconds between probe sweeps: re-arming for the next-oldest request (acked a moment
+after the last) woke the loop about once per request under sequential load."""
 CONSUMER_COUNT_TTL = 1.0
 """Seconds a looked-up positive consumer count is trusted."""
 
@@ -65,7 +68,7 @@ class NoActorProbe:
                 self._probe(pending)
         if queue:
             self._timer = asyncio.get_running_loop().call_later(
-                max(queue[0][0] + NO_ACTORS_PROBE_AFTER - now, 0.001), self._probe_due
+                max(queue[0][0] + NO_ACTORS_PROBE_AFTER - now, PROBE_TICK), self._probe_due
             )
 
     def _probe(self, pending: Pending) -> None:

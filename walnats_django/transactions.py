@@ -43,8 +43,8 @@ class PreparedEmit:
             publish_encoded_sync(self.event, self.payload, dict(self.headers), wait=True)
         except Exception as exc:
             logger.error(
-                "Emit on commit failed event=%s uid=%s error=%s: the transaction is committed, the "
-                "event is not published (walnats_django.outbox relays events NATS could not take)",
+                "Emit on commit failed event=%s uid=%s; the transaction is committed, the event is not "
+                "published (walnats_django.outbox relays events NATS could not take): %s",
                 self.event.name,
                 self.uid,
                 exc,

@@ -1,8 +1,11 @@
-"""Fixtures: a real nats-server per session and real `runactors` subprocesses (see tests/helpers.py)."""
+"""Fixtures: real `runactors` subprocesses (see tests/helpers.py) on the session's real nats-server.
+
+`nats_server` comes from walnats-django's own pytest plugin (walnats_django/testing/pytest_plugin.py):
+NATS_URL points at it for the whole session.
+"""
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -12,21 +15,6 @@ import pytest_asyncio
 from tests.helpers import StartWorker, WorkerProcess, Workers
 from walnats_django.client import close_connection
 from walnats_django.testing import NatsServer
-
-
-@pytest.fixture(scope="session")
-def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
-    """A real `nats-server -js` on a free loopback port; NATS_URL points at it."""
-    server = NatsServer(store_dir=tmp_path_factory.mktemp("nats-store"))
-    server.start()
-    old = os.environ.get("NATS_URL")
-    os.environ["NATS_URL"] = server.url
-    yield server
-    server.cleanup()
-    if old is None:
-        os.environ.pop("NATS_URL", None)
-    else:
-        os.environ["NATS_URL"] = old
 
 
 @pytest_asyncio.fixture(autouse=True)

@@ -1,0 +1,234 @@
+"""The pytest plugin (walnats_django/testing/pytest_plugin.py), run by pytest on a project of its own.
+
+Each test writes a small Django project (an event with an answer, one without, their actors, a view
+that requests one and emits the other, tests using the plugin's fixtures) and runs `pytest` on it
+in a subprocess, with NATS_URL pointing at a port where nothing listens: a test that passes there
+never used the developer's NATS.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import nats
+import pytest
+
+from walnats_django.testing import NatsServer, free_port
+
+pytest_plugins = ["pytester"]
+
+FILES = {
+    "pytest.ini": """
+        [pytest]
+        pythonpath = .
+        asyncio_mode = auto
+        asyncio_default_fixture_loop_scope = function
+        timeout = 60
+        """,
+    "liveproj/__init__.py": "",
+    "liveproj/settings.py": """
+        from pathlib import Path
+
+        SECRET_KEY = "plugin-test"
+        INSTALLED_APPS = ["django.contrib.contenttypes", "django.contrib.auth", "walnats_django", "shop"]
+        DB_FILE = Path(__file__).parent / "db.sqlite3"
+        DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(DB_FILE)}}
+        ROOT_URLCONF = "liveproj.urls"
+        USE_TZ = True
+        WALNATS = {"REQUEST_TIMEOUT": 3.0}
+        """,
+    "liveproj/urls.py": """
+        from django.urls import path
+
+        from shop.views import greet
+
+        urlpatterns = [path("greet/", greet)]
+        """,
+    "shop/__init__.py": "",
+    "shop/events.py": """
+        from walnats_django import Event, registry
+
+        GREET = registry.add(Event("plugintest.greet", str).with_response(str))
+        NOTED = registry.add(Event("plugintest.noted", str))
+        BREAK = registry.add(Event("plugintest.break", str).with_response(str))
+        """,
+    "shop/actors.py": """
+        import os
+
+        from walnats_django import registry
+
+        from .events import BREAK, GREET, NOTED
+
+        NOTES: list[str] = []
+        \"\"\"What the noter handled in this process (in-process workers only).\"\"\"
+
+
+        @registry.actor("plugintest-greeter", GREET)
+        def greet(name: str) -> str:
+            return f"hello {name} from pid {os.getpid()}"
+
+
+        @registry.actor("plugintest-noter", NOTED, max_jobs=1)
+        def note(text: str) -> None:
+            NOTES.append(text)
+
+
+        @registry.actor("plugintest-breaker", BREAK, max_attempts=1)
+        def break_(text: str) -> str:
+            raise ValueError(f"boom-from-actor {text}")
+        """,
+    "shop/views.py": """
+        from django.http import JsonResponse
+
+        from walnats_django import emit_sync, request_sync
+
+        from .events import GREET, NOTED
+
+
+        def greet(request):
+            name = request.GET["name"]
+            answer = request_sync(GREET, name)
+            emit_sync(NOTED, f"greeted {name}")
+            return JsonResponse({"answer": answer})
+        """,
+    "test_live.py": """
+        import os
+        import time
+
+        import pytest
+
+        from shop import actors
+        from shop.events import GREET, NOTED
+        from walnats_django import emit_sync, request, request_sync
+
+
+        def test_walnats_uses_the_fixtures_server(nats_server):
+            assert os.environ["NATS_URL"] == nats_server.url
+
+
+        def test_a_request_on_the_first_line_is_answered_at_once(walnats_worker):
+            started = time.monotonic()
+            assert request_sync(GREET, "ada", timeout=2) == f"hello ada from pid {os.getpid()}"
+            assert time.monotonic() - started < 1.0
+
+
+        @pytest.mark.walnats(actors=["plugintest-greeter"], subprocess=True)
+        def test_subprocess_worker(walnats_worker):
+            answer = request_sync(GREET, "bob", timeout=2)
+            assert answer.startswith("hello bob from pid ")
+            assert answer != f"hello bob from pid {os.getpid()}"
+
+
+        async def test_async_request(walnats_worker):
+            assert await request(GREET, "cy", timeout=2) == f"hello cy from pid {os.getpid()}"
+
+
+        def test_factory_starts_the_chosen_actors(walnats_workers):
+            worker = walnats_workers.start(["plugintest-greeter"])
+            assert [actor.name for actor in worker.actors] == ["plugintest-greeter"]
+            assert request_sync(GREET, "di", timeout=2).startswith("hello di")
+
+
+        @pytest.mark.walnats(actors=["plugintest-noter"])
+        def test_leaves_a_message_behind(walnats_worker):
+            walnats_worker.stop()
+            emit_sync(NOTED, "from-the-test-before", wait=True)  # kept: the noter's consumer exists
+
+
+        @pytest.mark.walnats(actors=["plugintest-noter"])
+        def test_starts_without_the_message_left_behind(walnats_worker):
+            emit_sync(NOTED, "from-this-test", wait=True)
+            deadline = time.monotonic() + 5
+            while "from-this-test" not in actors.NOTES:
+                assert time.monotonic() < deadline, actors.NOTES
+                time.sleep(0.01)
+            assert actors.NOTES == ["from-this-test"]  # one actor job at a time, in stream order
+        """,
+    "test_fails.py": """
+        import pytest
+
+        from shop.events import BREAK
+        from walnats_django import RemoteError, request_sync
+
+
+        @pytest.mark.walnats(actors=["plugintest-breaker"], subprocess=True)
+        def test_fails_and_shows_the_worker_log(walnats_worker):
+            with pytest.raises(RemoteError):
+                request_sync(BREAK, "x1", timeout=2)
+            raise AssertionError("failing on purpose: the report shows the worker's log")
+        """,
+}
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    """The project written into pytester's directory; NATS_URL names a port where nothing listens."""
+    for name, text in FILES.items():
+        path = pytester.path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip())
+    monkeypatch.setenv("DJANGO_SETTINGS_MODULE", "liveproj.settings")
+    monkeypatch.setenv("NATS_URL", f"nats://127.0.0.1:{free_port()}")
+    return pytester
+
+
+def test_the_plugin_is_loaded_by_its_entry_point(pytestconfig: pytest.Config) -> None:
+    assert pytestconfig.pluginmanager.hasplugin("walnats_django")
+
+
+def test_importing_the_plugin_touches_neither_settings_nor_nats() -> None:
+    code = (
+        "import sys, django.conf, walnats_django.testing.pytest_plugin as plugin\n"
+        "assert not django.conf.settings.configured\n"
+        "assert 'walnats_django.testing.live_worker' not in sys.modules\n"
+        "print('ok')\n"
+    )
+    env = {"PATH": "/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "ok", done.stderr
+
+
+def test_live_fixtures_in_process_and_subprocess(project: pytest.Pytester) -> None:
+    result = project.runpytest_subprocess("-p", "no:cacheprovider", "test_live.py", "test_fails.py")
+    result.assert_outcomes(passed=7, failed=1)
+    output = result.stdout.str()
+    assert "walnats worker log: runactors pid=" in output
+    assert "boom-from-actor x1" in output
+
+
+async def test_nats_url_option_uses_that_server(project: pytest.Pytester, nats_server: NatsServer) -> None:
+    result = project.runpytest_subprocess(
+        "-p",
+        "no:cacheprovider",
+        f"--walnats-nats-url={nats_server.url}",
+        "test_live.py::test_walnats_uses_the_fixtures_server",
+        "test_live.py::test_a_request_on_the_first_line_is_answered_at_once",
+    )
+    result.assert_outcomes(passed=2)
+    nc = await nats.connect(nats_server.url)
+    try:
+        info = await nc.jetstream().consumer_info("plugintest-greet", "plugintest-greeter")
+    finally:
+        await nc.close()
+    assert info.delivered.consumer_seq >= 1
+
+
+def test_a_bad_nats_url_option_is_a_usage_error(project: pytest.Pytester) -> None:
+    result = project.runpytest_subprocess("--walnats-nats-url=http://example.com", "test_fails.py")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "is not a nats://, tls://, ws:// or wss:// URL" in result.stderr.str()
+
+
+def test_no_nats_server_binary_says_how_to_get_one(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NATS_SERVER_BIN", str(project.path / "missing-nats-server"))
+    result = project.runpytest_subprocess(
+        "-p", "no:cacheprovider", "test_live.py::test_walnats_uses_the_fixtures_server"
+    )
+    result.assert_outcomes(errors=1)
+    output = result.stdout.str()
+    assert 'pip install "walnats-django[server]"' in output
+    assert "--walnats-nats-url" in output

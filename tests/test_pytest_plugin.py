@@ -33,8 +33,14 @@ FILES = {
 
         SECRET_KEY = "plugin-test"
         INSTALLED_APPS = ["django.contrib.contenttypes", "django.contrib.auth", "walnats_django", "shop"]
-        DB_FILE = Path(__file__).parent / "db.sqlite3"
-        DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(DB_FILE)}}
+        HERE = Path(__file__).parent
+        DATABASES = {
+            "default": {
+                "ENGINE": "django.db.backends.sqlite3",
+                "NAME": str(HERE / "db.sqlite3"),
+                "TEST": {"NAME": str(HERE / "test-db.sqlite3")},  # a file: a subprocess can share it
+            }
+        }
         ROOT_URLCONF = "liveproj.urls"
         USE_TZ = True
         WALNATS = {"REQUEST_TIMEOUT": 3.0}
@@ -53,13 +59,16 @@ FILES = {
         GREET = registry.add(Event("plugintest.greet", str).with_response(str))
         NOTED = registry.add(Event("plugintest.noted", str))
         BREAK = registry.add(Event("plugintest.break", str).with_response(str))
+        GROUP = registry.add(Event("plugintest.group", str).with_response(int))
         """,
     "shop/actors.py": """
         import os
 
+        from django.contrib.auth.models import Group
+
         from walnats_django import registry
 
-        from .events import BREAK, GREET, NOTED
+        from .events import BREAK, GREET, GROUP, NOTED
 
         NOTES: list[str] = []
         \"\"\"What the noter handled in this process (in-process workers only).\"\"\"
@@ -73,6 +82,12 @@ FILES = {
         @registry.actor("plugintest-noter", NOTED, max_jobs=1)
         def note(text: str) -> None:
             NOTES.append(text)
+
+
+        @registry.actor("plugintest-grouper", GROUP)
+        def make_group(name: str) -> int:
+            Group.objects.create(name=name)
+            return Group.objects.count()
 
 
         @registry.actor("plugintest-breaker", BREAK, max_attempts=1)
@@ -99,8 +114,11 @@ FILES = {
 
         import pytest
 
+        from django.conf import settings
+        from django.contrib.auth.models import Group
+
         from shop import actors
-        from shop.events import GREET, NOTED
+        from shop.events import GREET, GROUP, NOTED
         from walnats_django import emit_sync, request, request_sync
 
 
@@ -119,6 +137,18 @@ FILES = {
             answer = request_sync(GREET, "bob", timeout=2)
             assert answer.startswith("hello bob from pid ")
             assert answer != f"hello bob from pid {os.getpid()}"
+
+
+        @pytest.mark.walnats(actors=["plugintest-grouper"])
+        @pytest.mark.parametrize(
+            "mode", ["in-process", pytest.param("subprocess", marks=pytest.mark.walnats(subprocess=True))]
+        )
+        def test_worker_uses_the_test_database(walnats_worker, transactional_db, mode):
+            Group.objects.create(name="made-by-the-test")
+            assert request_sync(GROUP, "made-by-the-actor", timeout=2) == 2
+            names = sorted(Group.objects.values_list("name", flat=True))
+            assert names == ["made-by-the-actor", "made-by-the-test"]
+            assert not (settings.HERE / "db.sqlite3").exists()  # the developer's database stays untouched
 
 
         async def test_async_request(walnats_worker):
@@ -192,7 +222,7 @@ def test_importing_the_plugin_touches_neither_settings_nor_nats() -> None:
 
 def test_live_fixtures_in_process_and_subprocess(project: pytest.Pytester) -> None:
     result = project.runpytest_subprocess("-p", "no:cacheprovider", "test_live.py", "test_fails.py")
-    result.assert_outcomes(passed=7, failed=1)
+    result.assert_outcomes(passed=9, failed=1)
     output = result.stdout.str()
     assert "walnats worker log: runactors pid=" in output
     assert "boom-from-actor x1" in output

@@ -14,9 +14,17 @@ from typing import Any, TypeVar
 
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import autoreload
 
 from walnats_django.errors import ConsumerLost, JetStreamDisabled, NatsUnavailable, StreamConfigConflict
 from walnats_django.management.console import log_to_console
+from walnats_django.management.reloading import (
+    RELOAD_GRACE,
+    ReloadingWorker,
+    ReloadSupervisor,
+    is_reloader_child,
+    project_app_dirs,
+)
 from walnats_django.registry import registry
 from walnats_django.validation import positive_number_problem
 from walnats_django.worker import Worker
@@ -70,6 +78,9 @@ class Command(BaseCommand):
         "-v 0 shows only problems, -v 2 every job, -v 3 also nats-py's log."
     )
 
+    reloading: ReloadingWorker | None = None
+    """With --reload, in the worker process: stops the worker when code changes."""
+
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--actor",
@@ -116,8 +127,19 @@ class Command(BaseCommand):
             help="Seconds running jobs get to finish after SIGINT/SIGTERM "
             "(default: WALNATS['SHUTDOWN_TIMEOUT'], 30).",
         )
+        parser.add_argument(
+            "--reload",
+            action="store_true",
+            help="Start a new worker process when a Python file changes (development, as runserver does); "
+            f"running jobs get up to {RELOAD_GRACE:g}s, then the new worker runs them again.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["reload"] and options["burst"]:
+            raise CommandError(
+                "--reload and --burst do not go together: --burst exits once the work is done, "
+                "--reload keeps starting new workers. Drop one of them."
+            )
         log_to_console(options["verbosity"], sys.stderr)
         try:
             actors = registry.select_actors(options["actors"])
@@ -125,6 +147,12 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         if not actors:
             raise CommandError("No actors are registered; add some in an app's actors.py.")
+        if options["reload"] and not is_reloader_child():
+            supervisor = ReloadSupervisor(autoreload.get_child_arguments(), watch_dirs=project_app_dirs())
+            code = supervisor.run()
+            if code:
+                sys.exit(code if code > 0 else 128 - code)
+            return
         worker = Worker(
             actors,
             batch=options["batch"],
@@ -139,7 +167,7 @@ class Command(BaseCommand):
         gc.freeze()
         try:
             with asyncio.Runner(loop_factory=_loop_factory(options["loop"])) as runner:
-                runner.run(self._run(worker))
+                runner.run(self._run(worker, options["reload"]))
         except (
             ConsumerLost,
             JetStreamDisabled,
@@ -148,15 +176,18 @@ class Command(BaseCommand):
             ImproperlyConfigured,
         ) as exc:
             raise CommandError(str(exc)) from exc
+        exit_code = self.reloading.exit_code if self.reloading else 0
         stuck = worker.sync_jobs.running
         if stuck:
             # Threads cannot be interrupted and Python would wait for them at exit: the jobs
             # were handed back already, so leave now rather than hang until a SIGKILL.
             logger.warning("Exiting with %d sync job thread(s) still running", stuck)
             logging.shutdown()
-            os._exit(0)
+            os._exit(exit_code)
+        if exit_code:
+            sys.exit(exit_code)
 
-    async def _run(self, worker: Worker) -> None:
+    async def _run(self, worker: Worker, reload: bool) -> None:
         loop = asyncio.get_running_loop()
         signals_seen = 0
 
@@ -164,6 +195,8 @@ class Command(BaseCommand):
             nonlocal signals_seen
             signals_seen += 1
             if signals_seen == 1:
+                if self.reloading is not None:
+                    self.reloading.cancel()
                 logger.info(
                     "Received %s, shutting down gracefully (press Ctrl+C again to force)",
                     signal.Signals(signum).name,
@@ -176,4 +209,11 @@ class Command(BaseCommand):
 
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, on_signal, signum)
-        await worker.run()
+        if reload:
+            self.reloading = ReloadingWorker(worker, loop)
+            self.reloading.start()
+        try:
+            await worker.run()
+        finally:
+            if self.reloading is not None:
+                self.reloading.close()

@@ -21,6 +21,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "walnats_django",
+    # The transactional outbox (optional): outbox.emit(...) and `manage.py relayoutbox`.
+    "walnats_django.outbox",
     "project.example",
 ]
 

@@ -1,9 +1,19 @@
 """Test settings: the example project plus an app with actors for every failure mode."""
 
+import os
+import tempfile
+from pathlib import Path
+
 from project.settings import *  # noqa: F403
 
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp"]  # noqa: F405
 DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
+# tests/test_outbox_relay.py: a file database that the test and its `relayoutbox --database relay`
+# subprocesses share (the test passes its path on in WALNATS_TEST_RELAY_DB).
+RELAY_DB = env.str(  # noqa: F405
+    "WALNATS_TEST_RELAY_DB", default=str(Path(tempfile.gettempdir()) / f"walnats-relay-{os.getpid()}.sqlite3")
+)
+DATABASES["relay"] = {"ENGINE": "django.db.backends.sqlite3", "NAME": RELAY_DB, "TEST": {"NAME": RELAY_DB}}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 WALNATS = {"REQUEST_TIMEOUT": 4.0}
 if env.str("WALNATS_TEST_INBOX_PREFIX", default=""):  # noqa: F405

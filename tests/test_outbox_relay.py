@@ -1,0 +1,168 @@
+"""`manage.py relayoutbox` as its own process on a file database shared with the test: killed
+between publishing a batch and committing it, it loses and duplicates nothing; two relays at
+once store each row once and stop on SIGTERM; NATS down is logged once and the relay resumes by
+itself; a database without the outbox table is a clear error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+from collections.abc import Callable, Coroutine, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.db import connections, transaction
+
+from tests.helpers import CommandProcess, await_line, until
+from tests.streams import reset_async, stored_async
+from tests.testapp.outbox_events import OB_BULK
+from walnats_django import outbox
+from walnats_django.outbox.models import OutboxMessage, Status
+from walnats_django.testing import NatsServer
+
+RELAY = "relay"
+"""The file database of tests/settings.py that the relay subprocesses use too."""
+
+pytestmark = pytest.mark.django_db(transaction=True, databases=[RELAY])
+
+StartRelay = Callable[..., CommandProcess]
+
+
+@pytest.fixture
+def relay_db() -> str:
+    """The path of the test database behind the "relay" alias."""
+    return str(connections[RELAY].settings_dict["NAME"])
+
+
+@pytest.fixture
+def start_relay(relay_db: str, nats_server: NatsServer) -> Iterator[StartRelay]:
+    """Start `relayoutbox --database relay <args>` subprocesses; all are killed at the end."""
+    started: list[CommandProcess] = []
+
+    def start(*args: str, nats_url: str | None = None, database_path: str = relay_db) -> CommandProcess:
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "tests.settings",
+            "NATS_URL": nats_url or nats_server.url,
+            "WALNATS_TEST_RELAY_DB": database_path,
+            "PYTHONUNBUFFERED": "1",
+        }
+        process = CommandProcess("relayoutbox", ["--database", RELAY, *args], env)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.stop()
+
+
+@sync_to_async
+def write_rows(count: int, prefix: str) -> list[str]:
+    with transaction.atomic(using=RELAY):
+        return [outbox.emit(OB_BULK, f"{prefix} {number}", using=RELAY) for number in range(count)]
+
+
+@sync_to_async
+def sent_rows() -> int:
+    return OutboxMessage.objects.using(RELAY).filter(status=Status.SENT).count()
+
+
+def all_sent(count: int) -> Callable[[], Coroutine[Any, Any, bool]]:
+    """For `until`: whether `count` rows are marked sent."""
+
+    async def check() -> bool:
+        return await sent_rows() == count
+
+    return check
+
+
+async def stored_uids(url: str) -> list[str | None]:
+    return [message.uid for message in await stored_async(url, OB_BULK)]
+
+
+async def exit_code(process: CommandProcess) -> int:
+    return await asyncio.to_thread(process.wait)
+
+
+async def test_a_relay_killed_between_publishing_and_committing_loses_and_duplicates_nothing(
+    nats_server: NatsServer, relay_db: str, start_relay: StartRelay
+) -> None:
+    await reset_async(nats_server.url, OB_BULK)
+    uids = await write_rows(2000, "row")
+    # While the test holds SQLite's write lock, the relay reads a batch and publishes it, but its
+    # commit fails ("database is locked"): it is stuck in the window where a crash could lose or
+    # duplicate, and stays there (it retries the batch) until the kill.
+    lock = sqlite3.connect(relay_db, isolation_level=None)
+    lock.execute("BEGIN IMMEDIATE")
+    try:
+        first = start_relay("--batch-size", "500")
+        await await_line(first, "Outbox relay: database 'relay' unavailable")
+        first.process.kill()
+        assert await exit_code(first) == -signal.SIGKILL
+        assert await stored_uids(nats_server.url) == uids[:500], "the first batch was published"
+        assert await sent_rows() == 0, "and not committed: the relay died mid-batch"
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+
+    second = start_relay("--once", "--batch-size", "500")
+    assert await exit_code(second) == 0, second.log()
+    assert await stored_uids(nats_server.url) == uids, "every row once, in order"
+    assert await sent_rows() == 2000
+
+
+async def test_two_relays_at_once_store_each_row_once_and_stop_on_sigterm(
+    nats_server: NatsServer, start_relay: StartRelay
+) -> None:
+    await reset_async(nats_server.url, OB_BULK)
+    uids = await write_rows(1000, "pair")
+    relays = [start_relay("--batch-size", "50") for _ in range(2)]
+    await until(all_sent(1000), "every row sent", timeout=60)
+    for relay in relays:
+        relay.signal(signal.SIGTERM)
+    for relay in relays:
+        assert await exit_code(relay) == 0, relay.log()
+        assert "Received SIGTERM, shutting down gracefully" in relay.log()
+    stored = await stored_uids(nats_server.url)
+    assert len(stored) == 1000
+    assert set(stored) == set(uids)
+
+
+@pytest.fixture
+def own_server(tmp_path: Path) -> Iterator[NatsServer]:
+    """A server of this test's own, so stopping it does not disturb other tests."""
+    with NatsServer(store_dir=tmp_path / "store") as server:
+        yield server
+
+
+async def test_nats_down_is_logged_once_and_the_relay_resumes_by_itself(
+    own_server: NatsServer, start_relay: StartRelay
+) -> None:
+    await reset_async(own_server.url, OB_BULK)
+    own_server.stop()
+    uids = await write_rows(100, "outage")
+    relay = start_relay("--batch-size", "20", nats_url=own_server.url)
+    await await_line(relay, "Outbox relay: NATS unavailable")
+    retried = await await_line(relay, "Outbox relay: NATS still unavailable")
+    await await_line(relay, "Outbox relay: NATS still unavailable", since=relay.lines.index(retried) + 1)
+    own_server.start()
+    await await_line(relay, "Outbox relay: NATS is back")
+    await until(all_sent(100), "every row sent", timeout=30)
+    relay.signal(signal.SIGTERM)
+    assert await exit_code(relay) == 0, relay.log()
+    assert relay.log().count("NATS unavailable") == 1, "logged once per outage, not per row or retry"
+    assert await stored_uids(own_server.url) == uids
+
+
+@pytest.mark.django_db(databases=[])
+def test_a_database_without_the_outbox_table_is_a_clear_error(
+    tmp_path: Path, start_relay: StartRelay
+) -> None:
+    relay = start_relay("--once", database_path=str(tmp_path / "empty.sqlite3"))
+    assert relay.wait() == 1
+    assert "run `manage.py migrate walnats_outbox --database relay`" in relay.log()

@@ -14,12 +14,13 @@ import logging
 
 import pytest
 from django.contrib.auth.models import User
-from django.core.exceptions import SynchronousOnlyOperation
+from django.core.exceptions import ImproperlyConfigured, SynchronousOnlyOperation
 from django.core.management import CommandError, call_command
 from django.db import transaction
 from django.test import Client, override_settings
 from django.urls import reverse
 from django.utils import timezone
+from pytest_django.fixtures import Settings as SettingsWrapper
 
 from tests.helpers import delete_streams
 from tests.streams import reset, stored
@@ -95,6 +96,12 @@ def test_bad_input_fails_at_the_call_site() -> None:
     with pytest.raises(UnregisteredEvent, match=r"registry\.add"):
         outbox.emit(Event("test.outbox-unregistered", str), "x")
     assert not OutboxMessage.objects.exists()
+
+
+def test_emit_without_the_app_installed_says_what_to_add(settings: SettingsWrapper) -> None:
+    settings.INSTALLED_APPS = [app for app in settings.INSTALLED_APPS if app != "walnats_django.outbox"]
+    with pytest.raises(ImproperlyConfigured, match=r'"walnats_django\.outbox" in INSTALLED_APPS'):
+        outbox.emit(OB_NOTE, "x")
 
 
 async def test_async_code_gets_a_clear_error() -> None:

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
+from django.apps import apps
+from django.core.exceptions import ImproperlyConfigured
+
 from ..events import Event
 from ..publisher import Meta
 from ..registry import registry
@@ -32,9 +35,14 @@ def emit(
     Validated and encoded now, published by `manage.py relayoutbox` once committed. `delay`
     counts from this call: a row relayed late is handled at once.
     """
+    refuse_event_loop("walnats_django.outbox.emit()")
+    if not apps.is_installed("walnats_django.outbox"):
+        raise ImproperlyConfigured(
+            'walnats_django.outbox.emit() needs "walnats_django.outbox" in INSTALLED_APPS; add it, '
+            "then run `manage.py migrate walnats_outbox`."
+        )
     from .models import OutboxMessage  # not at import: the app package loads before its models
 
-    refuse_event_loop("walnats_django.outbox.emit()")
     try:
         registry.get_event(event.name)
     except LookupError as exc:

@@ -8,7 +8,6 @@ NATS. If any of them dies on its own, everything else is stopped and the command
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import os
 import signal
@@ -30,6 +29,7 @@ from django.db import connections
 
 from walnats_django.conf import walnats_settings
 from walnats_django.management.commands.runactors import positive_int
+from walnats_django.management.ports import port_is_free, port_number, url_host
 from walnats_django.testing import NatsServer, OutputLines
 
 #: Printed once the web server accepts connections and every worker reported in.
@@ -42,39 +42,6 @@ POLL_INTERVAL = 0.1
 WEB_GRACEFUL_SHUTDOWN = 10
 #: Seconds a process gets beyond its own graceful shutdown before it is killed.
 KILL_MARGIN = 10.0
-
-
-def port_number(value: str) -> int:
-    """argparse type: a TCP port, 1-65535."""
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not an integer") from None
-    if not 1 <= number <= 65535:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a TCP port (1-65535)")
-    return number
-
-
-def port_is_free(host: str, port: int) -> bool:
-    """Whether nothing listens on host:port (SO_REUSEADDR, as the servers bind)."""
-    try:
-        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
-    except socket.gaierror:
-        return True  # a bad host is the server's to report
-    try:
-        with socket.create_server((host, port), family=family):
-            return True
-    except OSError:
-        return False
-
-
-def url_host(host: str) -> str:
-    """The host to put in a URL for a server bound to `host`."""
-    if host in ("", "0.0.0.0"):
-        return "127.0.0.1"
-    if host == "::":
-        return "[::1]"
-    return f"[{host}]" if ":" in host else host
 
 
 class Output:

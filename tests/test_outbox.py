@@ -28,6 +28,7 @@ from tests.testapp.outbox_events import OB_FULL, OB_NOTE, OB_OTHER
 from walnats_django import CloudEvent, Event, PayloadTypeError, emit_sync, outbox
 from walnats_django.outbox import UnregisteredEvent
 from walnats_django.outbox.models import OutboxMessage, Status
+from walnats_django.outbox.relay import RelayOptions
 from walnats_django.testing import NatsServer, free_port
 from walnats_django.wire import HEADER_DELAY, HEADER_MSG_ID, HEADER_TRACE
 
@@ -222,6 +223,12 @@ def test_purge_deletes_sent_rows_older_than_purge_after(url: str) -> None:
 def test_bad_options_are_refused(option: str, value: str) -> None:
     with pytest.raises(CommandError, match=option):
         relay(option, value)
+
+
+@pytest.mark.parametrize("options", [{"batch_size": 0}, {"interval": 0.0}, {"purge_after": -1.0}])
+def test_bad_relay_options_are_refused(options: dict[str, float]) -> None:
+    with pytest.raises(ValueError, match=f"RelayOptions.{next(iter(options))} must be a positive number"):
+        RelayOptions(**options)  # type: ignore[arg-type]
 
 
 def test_logs_of_the_relay_name_the_database(url: str, caplog: pytest.LogCaptureFixture) -> None:

@@ -30,6 +30,7 @@ from django.utils import timezone
 from ..errors import WalnatsError
 from ..publisher import publish_encoded_sync
 from ..registry import registry
+from ..validation import positive_number_problem
 from ..wire import HEADER_MSG_ID
 from .models import OutboxMessage, OutboxQuerySet, Status
 from .troubles import Trouble
@@ -56,6 +57,18 @@ class RelayOptions:
     """Relay what is pending, then return (cron jobs, tests); return at the first outage."""
     purge_after: float | None = 7 * 24 * 3600.0
     """Delete sent rows older than this many seconds (None: keep them)."""
+
+    def __post_init__(self) -> None:
+        for name, integer, none_ok in (
+            ("batch_size", True, False),
+            ("interval", False, False),
+            ("purge_after", False, True),
+        ):
+            problem = positive_number_problem(
+                getattr(self, name), integer=integer, none_ok=none_ok, what=f"RelayOptions.{name}"
+            )
+            if problem is not None:
+                raise ValueError(problem)
 
 
 @dataclasses.dataclass
@@ -91,7 +104,7 @@ class Relay:
         self._next_purge = 0.0
 
     def stop(self) -> None:
-        """Finish the batch in progress, then return from `run` (safe from a signal handler)."""
+        """Finish the batch in progress, then return from `run` (from any thread)."""
         self._stopping.set()
 
     def run(self) -> Summary:

@@ -19,7 +19,7 @@ from walnats_django.management.console import log_to_console
 from walnats_django.outbox.models import OutboxMessage
 from walnats_django.outbox.relay import Relay, RelayOptions, logger
 
-WEEK = 7 * 24 * 3600.0
+DEFAULTS = RelayOptions()
 
 
 class Command(BaseCommand):
@@ -30,13 +30,16 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
-            "--batch-size", type=positive_int, default=100, help="Rows per transaction (default 100)."
+            "--batch-size",
+            type=positive_int,
+            default=DEFAULTS.batch_size,
+            help=f"Rows per transaction (default {DEFAULTS.batch_size}).",
         )
         parser.add_argument(
             "--interval",
             type=positive_float,
-            default=1.0,
-            help="Seconds to wait for new rows when none are pending (default 1).",
+            default=DEFAULTS.interval,
+            help=f"Seconds to wait for new rows when none are pending (default {DEFAULTS.interval:g}).",
         )
         parser.add_argument(
             "--once",
@@ -47,9 +50,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--purge-after",
             type=positive_float,
-            default=WEEK,
+            default=DEFAULTS.purge_after,
             metavar="SECONDS",
-            help="Delete sent rows older than this (default a week: 604800).",
+            help=f"Delete sent rows older than this (default a week: {DEFAULTS.purge_after:g}).",
         )
         parser.add_argument(
             "--database",

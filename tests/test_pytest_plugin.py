@@ -176,6 +176,34 @@ FILES = {
                 time.sleep(0.01)
             assert actors.NOTES == ["from-this-test"]  # one actor job at a time, in stream order
         """,
+    "test_view.py": """
+        import pytest
+
+        from shop.events import NOTED
+
+
+        def greet_eve(client, bus):
+            response = client.get("/greet/", {"name": "eve"})
+            assert response.json()["answer"].startswith("hello eve from pid ")
+            bus.assert_emitted(NOTED, times=1, where=lambda text: text == "greeted eve")
+
+
+        def test_greet_view(client, walnats_bus, pytestconfig):
+            assert walnats_bus.live is pytestconfig.getoption("walnats_live")
+            greet_eve(client, walnats_bus)
+
+
+        @pytest.mark.walnats(live=True)
+        def test_greet_view_marked_live(client, walnats_bus):
+            assert walnats_bus.live
+            greet_eve(client, walnats_bus)
+
+
+        @pytest.mark.walnats(live=False)
+        def test_greet_view_marked_in_process(client, walnats_bus):
+            assert not walnats_bus.live
+            greet_eve(client, walnats_bus)
+        """,
     "test_fails.py": """
         import pytest
 
@@ -221,28 +249,52 @@ def test_importing_the_plugin_touches_neither_settings_nor_nats() -> None:
 
 
 def test_live_fixtures_in_process_and_subprocess(project: pytest.Pytester) -> None:
-    result = project.runpytest_subprocess("-p", "no:cacheprovider", "test_live.py", "test_fails.py")
-    result.assert_outcomes(passed=9, failed=1)
+    """One run on a server the plugin starts: workers in process and as runactors, readiness, the
+    test database, no message leaking between tests, walnats_bus live, a failed test's report."""
+    result = project.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--walnats-live", "test_live.py", "test_view.py", "test_fails.py"
+    )
+    result.assert_outcomes(passed=12, failed=1)
     output = result.stdout.str()
     assert "walnats worker log: runactors pid=" in output
     assert "boom-from-actor x1" in output
 
 
-async def test_nats_url_option_uses_that_server(project: pytest.Pytester, nats_server: NatsServer) -> None:
+def test_walnats_bus_runs_a_view_test_without_nats(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NATS_SERVER_BIN", str(project.path / "no-nats-server"))  # none could start
     result = project.runpytest_subprocess(
         "-p",
         "no:cacheprovider",
+        "test_view.py::test_greet_view",
+        "test_view.py::test_greet_view_marked_in_process",
+    )
+    result.assert_outcomes(passed=2)
+
+
+async def test_nats_url_option_uses_that_server(
+    project: pytest.Pytester, nats_server: NatsServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NATS_SERVER_BIN", str(project.path / "no-nats-server"))  # none could start
+    result = project.runpytest_subprocess(
+        "-p",
+        "no:cacheprovider",
+        "--walnats-live",
         f"--walnats-nats-url={nats_server.url}",
         "test_live.py::test_walnats_uses_the_fixtures_server",
-        "test_live.py::test_a_request_on_the_first_line_is_answered_at_once",
+        "test_view.py::test_greet_view",
     )
     result.assert_outcomes(passed=2)
     nc = await nats.connect(nats_server.url)
     try:
-        info = await nc.jetstream().consumer_info("plugintest-greet", "plugintest-greeter")
+        js = nc.jetstream()
+        greeter = await js.consumer_info("plugintest-greet", "plugintest-greeter")
+        noter = await js.consumer_info("plugintest-noted", "plugintest-noter")
     finally:
         await nc.close()
-    assert info.delivered.consumer_seq >= 1
+    assert greeter.delivered.consumer_seq >= 1, "the view's request went through this server"
+    assert noter.delivered.consumer_seq >= 1, "and so did its emit"
 
 
 def test_a_bad_nats_url_option_is_a_usage_error(project: pytest.Pytester) -> None:

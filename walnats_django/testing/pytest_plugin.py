@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
+    from .bus import InlineBus
     from .live_nats import ExternalNats
     from .live_worker import LiveWorker
     from .live_workers import LiveWorkers
@@ -176,6 +177,27 @@ def walnats_worker(walnats_workers: LiveWorkers, request: pytest.FixtureRequest)
     process or (`subprocess=True`) as `runactors`; their pulls are open when the test starts."""
     options = MarkerOptions.of(request.node)
     return walnats_workers.start(options.actors, subprocess=options.subprocess)
+
+
+@pytest.fixture
+def walnats_bus(request: pytest.FixtureRequest) -> Iterator[InlineBus]:
+    """Records what the test emits and requests; handlers run in process, no NATS needed.
+
+    With `--walnats-live` or `@pytest.mark.walnats(live=True)`, the same calls go to a real NATS
+    server and are handled by a `walnats_worker` (still recorded), so one test body checks both.
+    """
+    from .inline import inline
+
+    live = MarkerOptions.of(request.node).live
+    if live is None:
+        live = bool(request.config.getoption("walnats_live"))
+    if live:
+        request.getfixturevalue("walnats_worker")
+        with inline(live=True) as bus:
+            yield bus
+    else:
+        with inline() as bus:
+            yield bus
 
 
 @pytest.hookimpl(wrapper=True)

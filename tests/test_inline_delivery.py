@@ -373,3 +373,27 @@ def test_a_delay_too_short_to_matter_is_not_held(bus: InlineBus) -> None:
     walnats_django.emit_sync(NOTE, "now", delay=0)
     assert ran("note-sync") == ["now"]
     assert bus.held == []
+
+
+def test_each_attempt_gets_a_freshly_decoded_payload() -> None:
+    """As each redelivery is decoded again: a failed attempt's changes do not leak into the next."""
+    registry = Registry()
+    event = registry.add(Event("inline.mutates", Order))
+
+    def mutate_then_fail_once(order: Order) -> None:
+        calls.append(("mutates", list(order.items)))
+        order.items.append("changed")
+        if len(calls) == 1:
+            raise ValueError("first attempt fails")
+
+    registry.add(walnats_django.Actor("mutates", event, mutate_then_fail_once, retry_delay=(0,)))
+    with inline(registry=registry):
+        walnats_django.emit_sync(event, Order(id=1, items=["a"]))
+    assert ran("mutates") == [["a"], ["a"]]
+
+
+def test_an_actor_giving_up_on_a_delayed_emit_raises_from_run_delayed(bus: InlineBus) -> None:
+    walnats_django.emit_sync(BROKEN_EMIT, "later", delay=60)
+    with pytest.raises(KeyError):
+        bus.run_delayed()
+    assert [letter.payload for letter in bus.dead_letters] == ["later"]

@@ -91,7 +91,7 @@ class InProcess:
         except Exception as exc:
             if wait:
                 raise
-            # Without wait the PubAck's verdict is only logged (`walnats_django.client`).
+            # Without wait the real path only logs what the PubAck said.
             logger.error("Inline emit failed stream=%s error=%s", message.event.stream_name, exc)
             message.error = exc
             self.report(exc)
@@ -153,16 +153,18 @@ class InProcess:
     def _store(self, message: Emitted) -> None:
         """The checks JetStream and the client make before a message is stored, then store it."""
         event = message.event
-        if self._registered(event) is None:
+        registered = self._registered(event)
+        if registered is None:
             raise stream_missing(event.stream_name)
         headers = dict(message.headers)
         if message.is_request:
-            # The headers the real path adds before its size check (a reply inbox and its flag).
-            headers[HEADER_REPLY] = f"{walnats_settings.INBOX_PREFIX}.{'X' * 22}.r{'X' * 8}"
+            # What the real path adds before its size check: a reply subject (inbox, a 22-character
+            # NUID, a token of at least 13 characters) and, without a deadline, its flag.
+            headers[HEADER_REPLY] = f"{walnats_settings.INBOX_PREFIX}.{'X' * 22}.r{'X' * 13}"
             if HEADER_DEADLINE not in headers:
                 headers[HEADER_ACCEPT_ERRORS] = "1"
         check_size(self.max_payload, event.subject, message.data, headers)
-        limit = self._registered(event).limits.message_size  # type: ignore[union-attr]
+        limit = registered.limits.message_size
         if limit is not None and len(message.data) + encoded_size(headers) > limit:
             raise self._pub_ack_problem(
                 message,

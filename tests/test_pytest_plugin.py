@@ -216,6 +216,11 @@ FILES = {
             with pytest.raises(RemoteError):
                 request_sync(BREAK, "x1", timeout=2)
             raise AssertionError("failing on purpose: the report shows the worker's log")
+
+
+        @pytest.mark.walnats("plugintest-greeter")
+        def test_marker_takes_keywords(walnats_worker):
+            pass
         """,
 }
 
@@ -254,10 +259,14 @@ def test_live_fixtures_in_process_and_subprocess(project: pytest.Pytester) -> No
     result = project.runpytest_subprocess(
         "-p", "no:cacheprovider", "--walnats-live", "test_live.py", "test_view.py", "test_fails.py"
     )
-    result.assert_outcomes(passed=12, failed=1)
+    result.assert_outcomes(passed=12, failed=1, errors=1)
     output = result.stdout.str()
     assert "walnats worker log: runactors pid=" in output
     assert "boom-from-actor x1" in output
+    assert (
+        "@pytest.mark.walnats takes only the keywords actors, live, subprocess; got 'plugintest-greeter'"
+        in output
+    )
 
 
 def test_walnats_bus_runs_a_view_test_without_nats(

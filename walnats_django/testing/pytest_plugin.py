@@ -121,22 +121,25 @@ def nats_server(
     try:
         server.start()
     except FileNotFoundError as exc:
-        missing = str(exc)
+        missing: FileNotFoundError | None = exc
     else:
-        missing = ""
-    if missing:
-        install = "" if INSTALL_HINT in missing else f" Install one: {INSTALL_HINT}."
-        pytest.fail(
-            f"The nats_server fixture cannot start a NATS server: {missing}{install} Or test against a "
-            "server of your own: --walnats-nats-url nats://host:4222.",
-            pytrace=False,
-        )
+        missing = None
+    if missing is not None:  # failed outside the except block: the report shows only this message
+        pytest.fail(_no_server_message(missing), pytrace=False)
     try:
         with use_nats_url(server.url):
             yield server
             background_loop.stop()  # its connection would see the server go and warn
     finally:
         server.cleanup()
+
+
+def _no_server_message(missing: FileNotFoundError) -> str:
+    install = "" if INSTALL_HINT in str(missing) else f" Install one: {INSTALL_HINT}."
+    return (
+        f"The nats_server fixture cannot start a NATS server: {missing}{install} "
+        "Or test against a server of your own: --walnats-nats-url nats://host:4222."
+    )
 
 
 @pytest.fixture

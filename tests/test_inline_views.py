@@ -60,6 +60,16 @@ async def test_the_async_client_calls_a_view_that_awaits_request() -> None:
     assert bus.emitted(COUNT_WORDS)[0].results == {"count-words": 2}
 
 
+async def test_the_async_client_calls_a_sync_view_that_uses_request_sync() -> None:
+    """The sync view runs in a thread of the test's loop; request_sync's handlers run there too."""
+    with inline() as bus:
+        response = await AsyncClient().post(
+            "/count-words-sync", {"text": "a b c"}, content_type="application/json"
+        )
+    assert (response.status_code, response.json()) == (200, {"count": 3})
+    bus.assert_emitted(COUNT_WORDS, times=1)
+
+
 def test_a_view_maps_an_inline_error_to_its_status_as_it_would_a_real_one() -> None:
     with inline(answers={COUNT_WORDS: RuntimeError("counter down")}):
         status, body = post(Client(), "/count-words-sync", {"text": "a"})

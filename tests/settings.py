@@ -6,7 +6,7 @@ from pathlib import Path
 
 from project.settings import *  # noqa: F403
 
-INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp"]  # noqa: F405
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp", "django_tasks"]  # noqa: F405
 DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
 # tests/test_outbox_relay.py: a file database that the test and its `relayoutbox --database relay`
 # subprocesses share (the test passes its path on in WALNATS_TEST_RELAY_DB).
@@ -26,3 +26,17 @@ if env.str("WALNATS_TEST_INBOX_PREFIX", default=""):  # noqa: F405
 if env.str("WALNATS_TEST_REPLICAS", default=""):  # noqa: F405
     WALNATS["REPLICAS"] = env.int("WALNATS_TEST_REPLICAS")  # noqa: F405
 LOGGING["loggers"]["walnats_django"]["level"] = "DEBUG"  # type: ignore[index]  # noqa: F405
+# tests/test_tasks*.py: Django's Tasks API on walnats (tasks in tests/testapp/tasks.py). "default" retries
+# twice; "strict" never retries and times out fast. ACK_WAIT 1: a killed worker's task moves on in ~1 s.
+TASKS = {
+    "default": {
+        "BACKEND": "walnats_django.tasks.WalnatsBackend",
+        "QUEUES": ["default"],
+        "OPTIONS": {"RETRIES": 2, "RETRY_DELAY": [0.1, 0.2], "JOB_TIMEOUT": 10, "ACK_WAIT": 1},
+    },
+    "strict": {
+        "BACKEND": "walnats_django.tasks.WalnatsBackend",
+        "QUEUES": ["strict"],
+        "OPTIONS": {"JOB_TIMEOUT": 0.5, "ACK_WAIT": 1, "RESULT_TTL": 600},
+    },
+}

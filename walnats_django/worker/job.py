@@ -19,6 +19,7 @@ from .clock import ServerClock
 from .dead_letters import DeadLetterRecorder
 from .failures import Failures
 from .messages import attempt, published_us, stream_seq
+from .outcomes import GiveUp, HandBack
 from .replies import Replier
 from .stats import Stats
 from .threads import SyncJobs
@@ -156,6 +157,16 @@ class JobRunner:
                 raise
             task.uncancel()
             await self.failures.timed_out(task, msg, headers, thread)
+            return
+        except HandBack as back:
+            self.watch.stop_pulse(task)
+            await msg.nak(delay=back.delay)
+            return
+        except GiveUp as give_up:
+            self.watch.stop_pulse(task)
+            self.stats.failed += 1
+            await self.dead_letters.give_up(msg, headers, give_up.cause)
+            await self.replier.answer_error(msg, headers, give_up.cause)
             return
         except Exception as exc:
             self.watch.stop_pulse(task)

@@ -16,6 +16,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import autoreload
 
+from walnats_django.actors import Actor
 from walnats_django.errors import ConsumerLost, JetStreamDisabled, NatsUnavailable, StreamConfigConflict
 from walnats_django.management.console import log_to_console
 from walnats_django.management.reloading import (
@@ -72,6 +73,40 @@ def _loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop]:
     return asyncio.new_event_loop
 
 
+def task_queue_actors(names: list[str] | None) -> list[Actor[Any, Any]]:
+    """The actors of the task queues to run (`names`, or all), or none without Django's Tasks."""
+    try:
+        from walnats_django.tasks.queues import select_queues
+        from walnats_django.tasks.runner import queue_actor
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("django_tasks", "django.tasks"):
+            raise
+        if names:
+            raise CommandError(
+                f"--queue needs Django's Tasks framework ({exc}); pip install 'walnats-django[tasks]'."
+            ) from exc
+        return []
+    try:
+        queues = select_queues(names)
+        task_actors = [queue_actor(queue) for queue in queues]
+    except (LookupError, ImproperlyConfigured) as exc:
+        raise CommandError(str(exc)) from exc
+    if queues:
+        logger.info(
+            "Task queues queues=%s backends=%s",
+            ",".join(queue.name for queue in queues),
+            ",".join(dict.fromkeys(queue.alias for queue in queues)),
+        )
+    return task_actors
+
+
+def task_threads() -> int:
+    """Sync task functions still running in threads."""
+    from walnats_django.tasks.calls import running_threads
+
+    return running_threads()
+
+
 class Command(BaseCommand):
     help = (
         "Run the registered actors: pull their events from NATS JetStream and handle them. "
@@ -87,7 +122,21 @@ class Command(BaseCommand):
             action="append",
             dest="actors",
             metavar="NAME",
-            help="Run only this actor (repeatable). Default: all registered actors.",
+            help="Run only this actor (repeatable). Default: all registered actors. "
+            "With --queue and no --actor: no actors.",
+        )
+        parser.add_argument(
+            "--queue",
+            action="append",
+            dest="queues",
+            metavar="NAME",
+            help="Run only this task queue (repeatable). Default: every queue of every "
+            "walnats_django.tasks.WalnatsBackend in TASKS. With --actor and no --queue: no queues.",
+        )
+        parser.add_argument(
+            "--no-tasks",
+            action="store_true",
+            help="Do not run task queues, only actors.",
         )
         parser.add_argument(
             "--max-jobs",
@@ -140,13 +189,21 @@ class Command(BaseCommand):
                 "--reload and --burst do not go together: --burst exits once the work is done, "
                 "--reload keeps starting new workers. Drop one of them."
             )
+        if options["queues"] and options["no_tasks"]:
+            raise CommandError("--queue and --no-tasks contradict each other; drop one of them.")
         log_to_console(options["verbosity"], sys.stderr)
+        # Naming actors or queues runs just those; naming neither runs everything.
+        run_actors = bool(options["actors"]) or not options["queues"]
+        run_tasks = not options["no_tasks"] and (bool(options["queues"]) or not options["actors"])
         try:
-            actors = registry.select_actors(options["actors"])
+            actors = registry.select_actors(options["actors"]) if run_actors else ()
         except LookupError as exc:
             raise CommandError(str(exc)) from exc
-        if not actors:
-            raise CommandError("No actors are registered; add some in an app's actors.py.")
+        task_actors = task_queue_actors(options["queues"]) if run_tasks else []
+        if not actors and not task_actors:
+            hint = "" if not run_tasks else " (or configure TASKS with walnats_django.tasks.WalnatsBackend)"
+            raise CommandError(f"No actors are registered; add some in an app's actors.py{hint}.")
+        actors = (*actors, *task_actors)
         if options["reload"] and not is_reloader_child():
             supervisor = ReloadSupervisor(autoreload.get_child_arguments(), watch_dirs=project_app_dirs())
             code = supervisor.run()
@@ -177,7 +234,7 @@ class Command(BaseCommand):
         ) as exc:
             raise CommandError(str(exc)) from exc
         exit_code = self.reloading.exit_code if self.reloading else 0
-        stuck = worker.sync_jobs.running
+        stuck = worker.sync_jobs.running + (task_threads() if task_actors else 0)
         if stuck:
             # Threads cannot be interrupted and Python would wait for them at exit: the jobs
             # were handed back already, so leave now rather than hang until a SIGKILL.

@@ -1,0 +1,202 @@
+"""The results bucket: a JetStream key-value bucket holding one `TaskRecord` per result id.
+
+Every write names the revision it replaces (compare-and-set), so a stale writer, such as an
+old redelivery, can never overwrite a newer outcome: its write fails and it reads again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+
+import nats.errors
+from nats.js import JetStreamContext
+from nats.js.api import DiscardPolicy, StorageType, StreamConfig
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NoStreamResponseError, NotFoundError
+from nats.js.kv import KeyValue
+
+from ..client import Connection, get_connection
+from ..client.pubacks import jetstream_disabled
+from ..conf import walnats_settings
+from ..errors import NatsUnavailable, PayloadTooLarge
+from ..jetstream import upsert_stream
+from .errors import TaskWaitTimeout
+from .records import TaskRecord
+
+logger = logging.getLogger("walnats_django.tasks")
+
+KEY_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_=")
+"""Result ids the bucket can hold as keys (KV keys also allow '.' and '/', which ids never use)."""
+DUPLICATE_WINDOW = 120.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Stored:
+    """A record as read from the bucket, with the revision a write must name to replace it."""
+
+    record: TaskRecord
+    revision: int
+
+
+def is_result_id(value: object) -> bool:
+    """Whether `value` can be a result id (a key of the bucket)."""
+    return isinstance(value, str) and 0 < len(value) <= 255 and set(value) <= KEY_CHARACTERS
+
+
+class ResultStore:
+    """One backend's results bucket, used on the running event loop's NATS connection."""
+
+    def __init__(self, bucket: str, *, ttl: float | None) -> None:
+        self.bucket = bucket
+        self.stream = f"KV_{bucket}"
+        self.ttl = ttl
+        self._ensured: set[int] = set()
+        """ids of the connections on which this process created or updated the bucket."""
+
+    def config(self) -> StreamConfig:
+        """The bucket's stream, as nats-py and the nats CLI make a KV bucket of history 1."""
+        return StreamConfig(
+            name=self.stream,
+            subjects=[f"$KV.{self.bucket}.>"],
+            description="Django task results (walnats_django.tasks.WalnatsBackend).",
+            allow_direct=True,
+            allow_rollup_hdrs=True,
+            deny_delete=True,
+            discard=DiscardPolicy.NEW,
+            duplicate_window=min(DUPLICATE_WINDOW, self.ttl or DUPLICATE_WINDOW),
+            max_age=self.ttl,
+            max_msgs_per_subject=1,
+            num_replicas=walnats_settings.REPLICAS,
+            storage=StorageType.FILE,
+        )
+
+    async def _connection(self) -> Connection:
+        conn = await get_connection(walnats_settings.REQUEST_TIMEOUT)
+        if not conn.jetstream_enabled:
+            raise jetstream_disabled()
+        return conn
+
+    def _kv(self, js: JetStreamContext) -> KeyValue:
+        return KeyValue(name=self.bucket, stream=self.stream, pre=f"$KV.{self.bucket}.", js=js, direct=True)
+
+    async def ensure(self) -> None:
+        """Create the bucket, or bring its TTL (and REPLICAS, when the project sets it) up to date."""
+        conn = await self._connection()
+        declared = {"max_age": int(self.ttl * 1_000_000_000) if self.ttl else 0}
+        if walnats_settings.REPLICAS_SET:
+            declared["num_replicas"] = walnats_settings.REPLICAS
+        try:
+            await upsert_stream(conn.js, self.config(), declared, what=f"the results bucket {self.bucket!r}")
+        except nats.errors.Error as exc:
+            raise _unavailable(exc) from exc
+        self._ensured.add(id(conn))
+
+    async def ensure_once(self) -> None:
+        """`ensure()` once per connection (a worker applies the current OPTIONS on its first task)."""
+        conn = await self._connection()
+        if id(conn) not in self._ensured:
+            await self.ensure()
+
+    async def read(self, result_id: str) -> Stored | None:
+        """The stored record, or None when there is none (or no bucket yet)."""
+        if not is_result_id(result_id):
+            return None
+        conn = await self._connection()
+        try:
+            entry = await self._kv(conn.js).get(result_id, validate_keys=False)
+        except KeyNotFoundError:
+            return None
+        except nats.errors.NoRespondersError:
+            if await self._missing(conn.js):
+                return None
+            raise NatsUnavailable(
+                f"JetStream did not answer for the results bucket {self.bucket!r} (no leader right "
+                "now?); retry shortly."
+            ) from None
+        except nats.errors.Error as exc:
+            raise _unavailable(exc) from exc
+        assert entry.value is not None
+        assert entry.revision is not None
+        return Stored(TaskRecord.decode(entry.value), entry.revision)
+
+    async def write(self, record: TaskRecord, revision: int) -> int | None:
+        """Store `record` over `revision` (0: only if no record exists); the new revision, or None
+        when another write came first. Creates the bucket when it is missing."""
+        data = record.encode()
+        conn = await self._connection()
+        limit = conn.nc.max_payload - 1024  # the subject and headers travel with it
+        if len(data) > limit:
+            raise PayloadTooLarge(
+                f"the result takes {len(data)} bytes, over the {limit} the server's max_payload leaves; "
+                "store large values elsewhere (a file, a model) and return a reference."
+            )
+        for _ in range(2):
+            try:
+                return await self._kv(conn.js).update(record.id, data, last=revision, validate_keys=False)
+            except KeyWrongLastSequenceError:
+                return None
+            except NoStreamResponseError:
+                await self.ensure()
+            except nats.errors.Error as exc:
+                raise _unavailable(exc) from exc
+        raise NatsUnavailable(f"the results bucket {self.bucket!r} could not be created; is JetStream full?")
+
+    async def wait_finished(self, result_id: str, timeout: float) -> TaskRecord | None:
+        """The record once it is finished, watching its key (no polling); None if there is none.
+
+        `TaskWaitTimeout` after `timeout` seconds, naming the status it still has.
+        """
+        conn = await self._connection()
+        deadline = time.monotonic() + timeout
+        try:
+            watcher = await self._kv(conn.js).watch(result_id)
+        except NotFoundError:
+            return None
+        except nats.errors.Error as exc:
+            raise _unavailable(exc) from exc
+        latest: TaskRecord | None = None
+        try:
+            while True:
+                remaining = deadline - time.monotonic()
+                try:
+                    if remaining <= 0:
+                        raise nats.errors.TimeoutError
+                    entry = await watcher.updates(timeout=remaining)  # type: ignore[no-untyped-call]
+                except nats.errors.TimeoutError:
+                    status = latest.status if latest is not None else "unknown"
+                    raise TaskWaitTimeout(
+                        f"task result {result_id!r} did not finish within {timeout:g}s (status {status}); "
+                        "it may still finish: wait again, or refresh() later."
+                    ) from None
+                if entry is None:  # the current value has been delivered (or there is none)
+                    if latest is None:
+                        return None
+                    continue
+                if entry.operation is not None or not entry.value:
+                    return None  # deleted or expired
+                latest = TaskRecord.decode(entry.value)
+                if latest.is_finished:
+                    return latest
+        finally:
+            await _stop(watcher)
+
+    async def _missing(self, js: JetStreamContext) -> bool:
+        try:
+            await js.stream_info(self.stream)
+        except NotFoundError:
+            return True
+        except nats.errors.Error:
+            return False
+        return False
+
+
+async def _stop(watcher: KeyValue.KeyWatcher) -> None:
+    try:
+        await watcher.stop()  # type: ignore[no-untyped-call]
+    except Exception as exc:  # noqa: BLE001 - the server drops an idle ordered consumer by itself
+        logger.debug("Stopping a result watcher failed: %r", exc)
+
+
+def _unavailable(exc: nats.errors.Error) -> NatsUnavailable:
+    return NatsUnavailable(f"the results bucket is unreachable: {type(exc).__name__}: {exc}; retry later.")

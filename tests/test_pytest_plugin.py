@@ -48,9 +48,9 @@ FILES = {
     "liveproj/urls.py": """
         from django.urls import path
 
-        from shop.views import greet
+        from shop.views import greet, greet_async
 
-        urlpatterns = [path("greet/", greet)]
+        urlpatterns = [path("greet/", greet), path("greet-async/", greet_async)]
         """,
     "shop/__init__.py": "",
     "shop/events.py": """
@@ -97,6 +97,7 @@ FILES = {
     "shop/views.py": """
         from django.http import JsonResponse
 
+        import walnats_django
         from walnats_django import emit_sync, request_sync
 
         from .events import GREET, NOTED
@@ -106,6 +107,13 @@ FILES = {
             name = request.GET["name"]
             answer = request_sync(GREET, name)
             emit_sync(NOTED, f"greeted {name}")
+            return JsonResponse({"answer": answer})
+
+
+        async def greet_async(request):
+            name = request.GET["name"]
+            answer = await walnats_django.request(GREET, name)
+            await walnats_django.emit(NOTED, f"greeted {name}")
             return JsonResponse({"answer": answer})
         """,
     "test_live.py": """
@@ -182,8 +190,8 @@ FILES = {
         from shop.events import NOTED
 
 
-        def greet_eve(client, bus):
-            response = client.get("/greet/", {"name": "eve"})
+        def greet_eve(client, bus, url="/greet/"):
+            response = client.get(url, {"name": "eve"})
             assert response.json()["answer"].startswith("hello eve from pid ")
             bus.assert_emitted(NOTED, times=1, where=lambda text: text == "greeted eve")
 
@@ -191,6 +199,12 @@ FILES = {
         def test_greet_view(client, walnats_bus, pytestconfig):
             assert walnats_bus.live is pytestconfig.getoption("walnats_live")
             greet_eve(client, walnats_bus)
+
+
+        async def test_async_greet_view(async_client, walnats_bus):
+            response = await async_client.get("/greet-async/", {"name": "eve"})
+            assert response.json()["answer"].startswith("hello eve from pid ")
+            walnats_bus.assert_emitted(NOTED, times=1, where=lambda text: text == "greeted eve")
 
 
         @pytest.mark.walnats(live=True)
@@ -259,7 +273,7 @@ def test_live_fixtures_in_process_and_subprocess(project: pytest.Pytester) -> No
     result = project.runpytest_subprocess(
         "-p", "no:cacheprovider", "--walnats-live", "test_live.py", "test_view.py", "test_fails.py"
     )
-    result.assert_outcomes(passed=12, failed=1, errors=1)
+    result.assert_outcomes(passed=13, failed=1, errors=1)
     output = result.stdout.str()
     assert "walnats worker log: runactors pid=" in output
     assert "boom-from-actor x1" in output
@@ -277,9 +291,10 @@ def test_walnats_bus_runs_a_view_test_without_nats(
         "-p",
         "no:cacheprovider",
         "test_view.py::test_greet_view",
+        "test_view.py::test_async_greet_view",
         "test_view.py::test_greet_view_marked_in_process",
     )
-    result.assert_outcomes(passed=2)
+    result.assert_outcomes(passed=3)
 
 
 async def test_nats_url_option_uses_that_server(
@@ -293,8 +308,9 @@ async def test_nats_url_option_uses_that_server(
         f"--walnats-nats-url={nats_server.url}",
         "test_live.py::test_walnats_uses_the_fixtures_server",
         "test_view.py::test_greet_view",
+        "test_view.py::test_async_greet_view",
     )
-    result.assert_outcomes(passed=2)
+    result.assert_outcomes(passed=3)
     nc = await nats.connect(nats_server.url)
     try:
         js = nc.jetstream()
@@ -302,8 +318,8 @@ async def test_nats_url_option_uses_that_server(
         noter = await js.consumer_info("plugintest-noted", "plugintest-noter")
     finally:
         await nc.close()
-    assert greeter.delivered.consumer_seq >= 1, "the view's request went through this server"
-    assert noter.delivered.consumer_seq >= 1, "and so did its emit"
+    assert greeter.delivered.consumer_seq == 2, "both views' requests went through this server"
+    assert noter.delivered.consumer_seq == 2, "and so did their emits"
 
 
 def test_a_bad_nats_url_option_is_a_usage_error(project: pytest.Pytester) -> None:

@@ -6,7 +6,7 @@ import inspect
 from collections.abc import Sequence
 from typing import Any
 
-from django.apps import AppConfig
+from django.apps import AppConfig, apps
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, register
 
@@ -75,6 +75,23 @@ def check_settings(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
             Error(NKEYS_MISSING, hint="Or unset NATS_CREDS / NATS_NKEY_SEED.", id="walnats_django.E017")
         )
     return errors
+
+
+@register("walnats_django")
+def check_tasks(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[CheckMessage]:
+    """E030-E034: each WalnatsBackend in TASKS reports its own problems (`WalnatsBackend.check()`);
+    run here only when Django's task checks do not run them (the `django_tasks` app not installed)."""
+    try:
+        from .tasks import compat
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("django_tasks", "django.tasks"):
+            raise
+        return []  # no Tasks framework: TASKS means nothing
+    if compat.BUILTIN or apps.is_installed(compat.TASKS_APP):
+        return []
+    from .tasks.queues import walnats_aliases
+
+    return [message for alias in walnats_aliases() for message in compat.task_backends[alias].check()]
 
 
 def _check_replicas(value: object) -> list[CheckMessage]:

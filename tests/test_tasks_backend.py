@@ -23,7 +23,7 @@ from django_tasks.exceptions import InvalidTaskError
 
 from tests.helpers import using
 from tests.testapp.tasks import add, attempt_and_time
-from walnats_django import Event, EventNotRegistered, NatsUnavailable, registry
+from walnats_django import Event, EventNotRegistered, NatsUnavailable, PayloadTooLarge, registry
 from walnats_django.checks import check_tasks
 from walnats_django.tasks import TaskArgumentsError, TaskQueueMissing, WalnatsBackend, wait
 from walnats_django.tasks.checking import backend_problems
@@ -102,6 +102,13 @@ async def test_enqueue_to_a_queue_without_stream_says_to_run_runactors(bare_serv
     ) as caught:
         await add.aenqueue(1, 2)
     assert isinstance(caught.value, EventNotRegistered)
+
+
+async def test_arguments_over_half_the_max_payload_are_refused_before_publishing(
+    nats_server: NatsServer,
+) -> None:
+    with pytest.raises(PayloadTooLarge, match=r"take \d+ bytes, over the \d+ a task may take"):
+        await add.aenqueue("x" * 600_000, "")
 
 
 @pytest.fixture
@@ -264,6 +271,23 @@ def test_a_record_round_trips_through_json() -> None:
         return_value={"a": [1.5]},
     )
     assert TaskRecord.decode(record.encode()) == record
+
+
+def test_a_shrunk_record_keeps_the_end_of_each_traceback() -> None:
+    long = "line\n" * 2000 + "ValueError: the point"
+    record = TaskRecord(
+        id="r",
+        task="t",
+        backend="default",
+        queue="default",
+        args=[],
+        kwargs={},
+        errors=(TaskError(exception_class_path="builtins.ValueError", traceback=long),),
+    )
+    (error,) = record.shrunk().errors
+    assert error.traceback.startswith(f"[{len(long) - 1024} characters cut]")
+    assert error.traceback.endswith("ValueError: the point")
+    assert len(error.traceback) < 1100
 
 
 @pytest.mark.parametrize(

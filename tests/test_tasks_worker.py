@@ -262,6 +262,25 @@ async def test_a_message_naming_no_task_is_refused_stored_failed_and_dead_letter
     assert (await wait(after, timeout=10)).return_value == 4, "the worker runs on"
 
 
+async def test_an_unreadable_stored_result_sends_its_message_to_the_dead_letters(
+    task_worker: WorkerProcess, nats_server: NatsServer
+) -> None:
+    result = await add.aenqueue(1, 2)
+    await wait(result, timeout=10)
+    nc = await nats.connect(nats_server.url)
+    try:
+        broken = unique("broken").replace("-", "")
+        await nc.jetstream().publish(f"$KV.tasks-default.{broken}", b"not json")
+    finally:
+        await nc.close()
+    record = TaskRecord(
+        id=broken, task="tests.testapp.tasks.add", backend="default", queue="default", args=[1, 2], kwargs={}
+    )
+    await walnats_django.emit(queue_event("default"), record, wait=True)
+    letter = await until(lambda: dead_letter_of(nats_server.url, "tasks-default", broken), "a dead letter")
+    assert "JSONDecodeError" in letter.error
+
+
 # -- wait() ------------------------------------------------------------------------------------
 
 

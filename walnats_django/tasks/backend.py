@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.crypto import get_random_string
 from typing_extensions import ParamSpec
 
-from ..errors import EventNotRegistered
+from ..errors import EventNotRegistered, PayloadTooLarge
 from ..publisher import publish_encoded
 from ..sync import run_sync
 from ..wire import build_headers
@@ -137,8 +137,16 @@ class WalnatsBackend(BaseTaskBackend):
         event = queue_event(record.queue)
         delay = None if record.run_after is None else record.run_after.timestamp() - time.time()
         headers = build_headers(uid=record.id, delay=delay if delay and delay > 0 else None)
+        payload = record.encode()
+        # Half the room: the stored result must still take errors and the return value.
+        limit = await self.store.size_limit() // 2
+        if len(payload) > limit:
+            raise PayloadTooLarge(
+                f"the arguments of {record.task} take {len(payload)} bytes, over the {limit} a task may "
+                "take (half the server's max_payload); pass a reference instead (a pk, a file name)."
+            )
         try:
-            await publish_encoded(event, record.encode(), headers, wait=True)
+            await publish_encoded(event, payload, headers, wait=True)
         except EventNotRegistered as exc:
             if isinstance(exc, TaskQueueMissing):
                 raise

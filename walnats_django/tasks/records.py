@@ -20,13 +20,23 @@ STATUSES = frozenset(status.value for status in TaskResultStatus)
 _TIMES = ("run_after", "enqueued_at", "started_at", "finished_at", "last_attempted_at")
 
 
+SHORT_TRACEBACK = 1024
+"""Characters of each traceback kept when a record would not fit the server's max_payload."""
+
+
 def task_error(exc: BaseException) -> TaskError:
     """`exc` as a result's error: its class path and its traceback (chained causes included)."""
-    text = "".join(traceback.format_exception(exc))
-    if len(text) > MAX_TRACEBACK:
-        text = f"[{len(text) - MAX_TRACEBACK} characters cut]\n{text[-MAX_TRACEBACK:]}"
     kind = type(exc)
-    return TaskError(exception_class_path=f"{kind.__module__}.{kind.__qualname__}", traceback=text)
+    return TaskError(
+        exception_class_path=f"{kind.__module__}.{kind.__qualname__}",
+        traceback=_tail("".join(traceback.format_exception(exc)), MAX_TRACEBACK),
+    )
+
+
+def _tail(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return f"[{len(text) - limit} characters cut]\n{text[-limit:]}"
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -99,6 +109,16 @@ class TaskRecord:
             errors=(*self.errors, error),
             finished_at=now if final else None,
         )
+
+    def shrunk(self) -> TaskRecord:
+        """The record with each traceback cut to its last lines (when the whole is too large to store)."""
+        errors = tuple(
+            TaskError(
+                exception_class_path=e.exception_class_path, traceback=_tail(e.traceback, SHORT_TRACEBACK)
+            )
+            for e in self.errors
+        )
+        return dataclasses.replace(self, errors=errors)
 
     def handed_back(self) -> TaskRecord:
         """The attempt was interrupted on purpose (the worker stopped): READY for another worker."""

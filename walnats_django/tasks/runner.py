@@ -103,6 +103,8 @@ class TaskRunner:
     async def __call__(self, message: TaskRecord) -> None:
         try:
             claimed = await self._claim(message)
+        except PayloadTooLarge as exc:
+            raise GiveUp(exc) from exc
         except (NatsUnavailable, RequestTimeout) as exc:
             logger.warning(
                 "Task id=%s result unreachable (%s); trying again in %gs", message.id, exc, STORE_RETRY
@@ -112,9 +114,9 @@ class TaskRunner:
             return
         record, revision, task = claimed
         result = record.to_result(task)
-        await task_started.asend(sender=self.sender, task_result=result)
         logger.debug("Task started id=%s path=%s attempt=%d", record.id, record.task, result.attempts)
         try:
+            await task_started.asend(sender=self.sender, task_result=result)
             args = [TaskContext(task_result=result), *record.args] if task.takes_context else record.args
             value = await self.calls.call(task.func, args, record.kwargs)
         except asyncio.CancelledError:
@@ -131,7 +133,11 @@ class TaskRunner:
         """Mark the result RUNNING for this attempt; None when there is nothing to run."""
         await self.store.ensure_once()
         for _ in range(MAX_CLAIMS):
-            stored = await self.store.read(message.id)
+            try:
+                stored = await self.store.read(message.id)
+            except ValueError as exc:
+                logger.error("Task id=%s has an unreadable stored result: %s", message.id, exc)
+                raise GiveUp(exc) from exc
             record, revision = (stored.record, stored.revision) if stored else (message, 0)
             if record.is_finished:
                 logger.info(
@@ -198,21 +204,23 @@ class TaskRunner:
                 exc,
             )
             await self._finished(updated, task, exc)
-            raise GiveUp(exc)
-        delay = self.options.retry_delay_for(updated.failures)
-        logger.warning(
-            "Task attempt failed id=%s path=%s attempt=%d error=%s: %s; retrying in %gs",
-            record.id,
-            record.task,
-            len(record.worker_ids),
-            type(exc).__name__,
-            exc,
-            delay,
-        )
+        else:
+            logger.warning(
+                "Task attempt failed id=%s path=%s attempt=%d error=%s: %s; retrying in %gs",
+                record.id,
+                record.task,
+                len(record.worker_ids),
+                type(exc).__name__,
+                exc,
+                self.options.retry_delay_for(updated.failures),
+            )
         if isinstance(exc, TaskTimeout) and exc.thread is not None:
-            # A sync task cannot be stopped: its retry waits until the thread ends (kept in progress).
+            # A sync task cannot be stopped: keep its message (in progress) and its job slot until
+            # the thread ends, so no retry runs beside it and the thread pool is never oversold.
             await asyncio.wait({exc.thread})
-        raise HandBack(delay)
+        if final:
+            raise GiveUp(exc)
+        raise HandBack(self.options.retry_delay_for(updated.failures))
 
     async def _succeeded(self, record: TaskRecord, revision: int, task: Task[Any, Any], value: Any) -> None:
         try:
@@ -256,6 +264,11 @@ class TaskRunner:
             try:
                 written = await self.store.write(record, revision)
                 break
+            except PayloadTooLarge as exc:
+                if record.errors == record.shrunk().errors:
+                    logger.error("Task id=%s outcome %s cannot be stored: %s", record.id, record.status, exc)
+                    raise GiveUp(exc) from exc
+                record = record.shrunk()
             except (NatsUnavailable, RequestTimeout) as exc:
                 logger.warning(
                     "Task id=%s outcome %s not stored yet (%s); retrying in %gs",
@@ -285,12 +298,15 @@ class TaskRunner:
 
 def _send_finished(sender: type, result: TaskResult[Any], error: BaseException | None) -> None:
     if error is None:
-        task_finished.send(sender=sender, task_result=result)
-        return
-    try:
-        raise error
-    except BaseException:  # noqa: BLE001 - re-raised only to be the exception being handled
-        task_finished.send(sender=sender, task_result=result)
+        answers = task_finished.send_robust(sender=sender, task_result=result)
+    else:
+        try:
+            raise error
+        except BaseException:  # noqa: BLE001 - re-raised only to be the exception being handled
+            answers = task_finished.send_robust(sender=sender, task_result=result)
+    for receiver, answer in answers:
+        if isinstance(answer, Exception):
+            logger.error("task_finished receiver %r raised %r", receiver, answer, exc_info=answer)
 
 
 def _now() -> datetime.datetime:

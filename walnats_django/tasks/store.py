@@ -120,12 +120,17 @@ class ResultStore:
         assert entry.revision is not None
         return Stored(TaskRecord.decode(entry.value), entry.revision)
 
+    async def size_limit(self) -> int:
+        """The most bytes a record may take: the server's max_payload, less room for subject and headers."""
+        conn = await self._connection()
+        return conn.nc.max_payload - 1024
+
     async def write(self, record: TaskRecord, revision: int) -> int | None:
         """Store `record` over `revision` (0: only if no record exists); the new revision, or None
         when another write came first. Creates the bucket when it is missing."""
         data = record.encode()
         conn = await self._connection()
-        limit = conn.nc.max_payload - 1024  # the subject and headers travel with it
+        limit = conn.nc.max_payload - 1024
         if len(data) > limit:
             raise PayloadTooLarge(
                 f"the result takes {len(data)} bytes, over the {limit} the server's max_payload leaves; "

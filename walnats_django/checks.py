@@ -1,4 +1,4 @@
-"""System checks: registry problems and bad `WALNATS` settings, with stable IDs."""
+"""System checks: registry problems, bad `WALNATS` settings and TASKS entries, with stable IDs."""
 
 from __future__ import annotations
 

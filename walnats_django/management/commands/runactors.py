@@ -1,4 +1,5 @@
-"""`manage.py runactors`: host the registered actors as JetStream durable consumers."""
+"""`manage.py runactors`: host the registered actors, and the task queues of TASKS, as JetStream
+durable consumers."""
 
 from __future__ import annotations
 
@@ -109,7 +110,8 @@ def task_threads() -> int:
 
 class Command(BaseCommand):
     help = (
-        "Run the registered actors: pull their events from NATS JetStream and handle them. "
+        "Run the registered actors and the task queues of TASKS (walnats_django.tasks.WalnatsBackend): "
+        "pull their messages from NATS JetStream and handle them. "
         "-v 0 shows only problems, -v 2 every job, -v 3 also nats-py's log."
     )
 

@@ -202,7 +202,8 @@ def test_check_e030_bad_options() -> None:
 
 
 @pytest.mark.parametrize(
-    ("queues", "text"), [([], "non-empty list"), (["a.b"], "'a.b' must be 1 to 200 letters")]
+    ("queues", "text"),
+    [([], "non-empty list"), ("default", "non-empty list"), (["a.b"], "'a.b' must be 1 to 200 letters")],
 )
 def test_check_e031_bad_queues(queues: list[str], text: str) -> None:
     (problem,) = problems_of({"default": {"BACKEND": WALNATS_BACKEND, "QUEUES": queues}})

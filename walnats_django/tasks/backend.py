@@ -63,7 +63,9 @@ class WalnatsBackend(BaseTaskBackend):
         super().__init__(alias, params)
         queues = params.get("QUEUES", DEFAULT_QUEUES)
         self.queue_names: tuple[str, ...] = (
-            tuple(dict.fromkeys(queues)) if isinstance(queues, list | tuple) else ()
+            ()
+            if isinstance(queues, str) or not isinstance(queues, Iterable)
+            else tuple(dict.fromkeys(queues))
         )
         """The queues in TASKS order (the base class keeps them as a set)."""
         self.task_options, self.option_problems = parse_options(alias, params.get("OPTIONS", {}))

@@ -11,6 +11,9 @@ from .bus import InlineBus
 from .cluster import NatsCluster
 from .cluster_state import Replica
 from .inline import InlineTestMixin, inline
+from .live_nats import ExternalNats
+from .live_worker import LiveWorker
+from .live_workers import LiveWorkers
 from .output import OutputLines
 from .records import Delivery, Emitted, InlineDeadLetter
 from .server import NatsServer, find_nats_server, free_port
@@ -18,10 +21,13 @@ from .server import NatsServer, find_nats_server, free_port
 __all__ = [
     "Delivery",
     "Emitted",
+    "ExternalNats",
     "InlineBus",
     "InlineDeadLetter",
     "InlineModeError",
     "InlineTestMixin",
+    "LiveWorker",
+    "LiveWorkers",
     "NatsCluster",
     "NatsServer",
     "OutputLines",

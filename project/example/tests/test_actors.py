@@ -9,8 +9,7 @@ from django.test import TestCase
 import walnats_django
 from project.example.events import COUNT_WORDS, USER_SIGNED_UP, SignUp
 from project.example.models import Welcome
-from walnats_django.testing import InlineTestMixin
-from walnats_django.testing.live_worker import LiveWorker
+from walnats_django.testing import InlineTestMixin, LiveWorker
 
 
 class SignUpTests(InlineTestMixin, TestCase):

@@ -23,7 +23,7 @@ COMPOSE_TEXT = (ROOT / "compose.yaml").read_text()
 COMPOSE: dict[str, Any] = yaml.safe_load(COMPOSE_TEXT)
 SERVICES: dict[str, dict[str, Any]] = COMPOSE["services"]
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
-DJANGO_SERVICES = ["migrate", "web", "actors"]
+DJANGO_SERVICES = ["migrate", "web", "actors", "relay"]
 CLUSTER_NODES = ["nats-1", "nats-2", "nats-3"]
 NATS_SERVICES = ["nats", *CLUSTER_NODES]
 
@@ -218,6 +218,13 @@ def test_actors_run_the_runactors_command_and_get_time_to_finish_jobs() -> None:
     assert shutdown_timeout < seconds(SERVICES["actors"]["stop_grace_period"])
 
 
+def test_relay_runs_relayoutbox_and_the_project_has_the_outbox() -> None:
+    name, args = management_command_args("relay")
+    assert name == "relayoutbox"
+    parse_management_args(name, args)
+    assert "walnats_django.outbox" in settings.INSTALLED_APPS
+
+
 def test_actors_can_be_scaled() -> None:
     actors = SERVICES["actors"]
     assert "container_name" not in actors
@@ -230,11 +237,11 @@ def test_migrate_runs_once_before_web_and_actors() -> None:
     assert name == "migrate"
     assert parse_management_args(name, args)["interactive"] is False
     assert "restart" not in SERVICES["migrate"] or SERVICES["migrate"]["restart"] == "no"
-    for service in ("web", "actors"):
+    for service in ("web", "actors", "relay"):
         assert depends_on(service).get("migrate") == "service_completed_successfully", service
 
 
-@pytest.mark.parametrize("service", ["web", "actors"])
+@pytest.mark.parametrize("service", ["web", "actors", "relay"])
 def test_nats_url_points_at_the_nats_service(service: str) -> None:
     # `${NATS_URL:-nats://nats:4222}`: the shell may name the cluster; the default is the single node.
     assert re.fullmatch(r"\$\{NATS_URL:-[^}]+\}", raw_environment(service)["NATS_URL"] or ""), (

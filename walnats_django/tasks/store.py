@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from typing import Any
 
 import nats.errors
 from nats.js import JetStreamContext
@@ -197,8 +198,13 @@ class ResultStore:
 
 
 async def _stop(watcher: KeyValue.KeyWatcher) -> None:
+    """Unsubscribe, then delete the watch's consumer (no reply awaited). Left alone, the server
+    keeps it for nats-py's inactive_threshold (5 min) and refuses the bucket's 1,001st consumer
+    ("maximum consumers limit reached", nats-server 2.15): wait() failed after 1,000 calls."""
+    sub: Any = watcher._sub
     try:
         await watcher.stop()  # type: ignore[no-untyped-call]
+        await sub._conn.publish(f"{sub._js._prefix}.CONSUMER.DELETE.{sub._stream}.{sub._consumer}")
     except Exception as exc:  # noqa: BLE001 - the server drops an idle ordered consumer by itself
         logger.debug("Stopping a result watcher failed: %r", exc)
 

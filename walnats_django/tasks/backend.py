@@ -19,7 +19,6 @@ from django.utils.crypto import get_random_string
 
 from ..errors import EventNotRegistered, PayloadTooLarge
 from ..publisher import publish_encoded
-from ..sync import run_sync
 from ..wire import build_headers
 from .compat import (
     DEFAULT_TASK_PRIORITY,
@@ -36,6 +35,7 @@ from .options import parse_options
 from .queues import queue_event, queue_name_problem
 from .records import TaskRecord
 from .resolve import resolve_task
+from .routing import results, run_sync
 from .store import ResultStore
 
 T = TypeVar("T")
@@ -134,13 +134,14 @@ class WalnatsBackend(BaseTaskBackend):
             ) from exc
 
     async def _submit(self, result: TaskResult[Any]) -> None:
+        store = results(self.store)
         record = TaskRecord.of(result)
         event = queue_event(record.queue)
         delay = None if record.run_after is None else record.run_after.timestamp() - time.time()
         headers = build_headers(uid=record.id, delay=delay if delay and delay > 0 else None)
         payload = record.encode()
         # Half the room: the stored result must still take errors and the return value.
-        limit = await self.store.size_limit() // 2
+        limit = await store.size_limit() // 2
         if len(payload) > limit:
             raise PayloadTooLarge(
                 f"the arguments of {record.task} take {len(payload)} bytes, over the {limit} a task may "
@@ -156,7 +157,7 @@ class WalnatsBackend(BaseTaskBackend):
                 "`manage.py runactors` once (it creates the queues of TASKS), then enqueue again."
             ) from exc
         # A worker that got the message first has stored the result already: then this is a no-op.
-        await self.store.write(record, 0)
+        await store.write(record, 0)
 
     # -- results ----------------------------------------------------------------------------------
 
@@ -166,7 +167,7 @@ class WalnatsBackend(BaseTaskBackend):
 
     async def aget_result(self, result_id: str) -> TaskResult[Any]:
         """`get_result` on the caller's event loop."""
-        stored = await self.store.read(result_id)
+        stored = await results(self.store).read(result_id)
         if stored is None:
             raise TaskResultDoesNotExist(result_id)
         return self.result_of(stored.record)

@@ -37,6 +37,7 @@ from .errors import ReturnValueNotStored, TaskTimeout, WorkerLost
 from .queues import TaskQueue
 from .records import TaskRecord, task_error
 from .resolve import resolve_task
+from .routing import Results
 
 if TYPE_CHECKING:
     from .backend import WalnatsBackend
@@ -88,13 +89,26 @@ def queue_actor(queue: TaskQueue) -> Actor[TaskRecord, None]:
 class TaskRunner:
     """The handler of one queue's actor: runs each task message to a stored outcome."""
 
-    def __init__(self, backend: WalnatsBackend, queue: str) -> None:
+    def __init__(
+        self,
+        backend: WalnatsBackend,
+        queue: str,
+        *,
+        store: Results | None = None,
+        calls: TaskCalls | None = None,
+    ) -> None:
+        """`store` and `calls` replace the backend's results bucket and the thread pool (the
+        in-process test mode keeps results in memory and calls sync tasks in the caller's thread)."""
         backend.require_valid_options()
         self.backend = backend
         self.queue = queue
         self.options = backend.task_options
-        self.store = backend.store
-        self.calls = TaskCalls(max_threads=self.options.max_jobs, timeout=self.options.job_timeout)
+        self.store: Results = backend.store if store is None else store
+        self.calls = (
+            TaskCalls(max_threads=self.options.max_jobs, timeout=self.options.job_timeout)
+            if calls is None
+            else calls
+        )
         self.sender = type(backend)
 
     def __repr__(self) -> str:
@@ -266,6 +280,8 @@ class TaskRunner:
                 break
             except PayloadTooLarge as exc:
                 if record.errors == record.shrunk().errors:
+                    if record.status == TaskResultStatus.SUCCESSFUL.value:
+                        raise  # the return value is too large: `_succeeded` stores FAILED instead
                     logger.error("Task id=%s outcome %s cannot be stored: %s", record.id, record.status, exc)
                     raise GiveUp(exc) from exc
                 record = record.shrunk()

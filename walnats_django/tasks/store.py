@@ -45,6 +45,17 @@ def is_result_id(value: object) -> bool:
     return isinstance(value, str) and 0 < len(value) <= 255 and set(value) <= KEY_CHARACTERS
 
 
+def check_record_size(data: bytes, max_payload: int) -> None:
+    """`PayloadTooLarge` when an encoded record would not fit a server's `max_payload` (less room
+    for subject and headers)."""
+    limit = max_payload - 1024
+    if len(data) > limit:
+        raise PayloadTooLarge(
+            f"the result takes {len(data)} bytes, over the {limit} the server's max_payload leaves; "
+            "store large values elsewhere (a file, a model) and return a reference."
+        )
+
+
 class ResultStore:
     """One backend's results bucket, used on the running event loop's NATS connection."""
 
@@ -131,12 +142,7 @@ class ResultStore:
         when another write came first. Creates the bucket when it is missing."""
         data = record.encode()
         conn = await self._connection()
-        limit = conn.nc.max_payload - 1024
-        if len(data) > limit:
-            raise PayloadTooLarge(
-                f"the result takes {len(data)} bytes, over the {limit} the server's max_payload leaves; "
-                "store large values elsewhere (a file, a model) and return a reference."
-            )
+        check_record_size(data, conn.nc.max_payload)
         for _ in range(2):
             try:
                 return await self._kv(conn.js).update(record.id, data, last=revision, validate_keys=False)

@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 from ..conf import walnats_settings
 from ..sync import run_sync
 from .compat import TASK_REFRESH_ATTRS, TaskResult, TaskResultDoesNotExist
+from .routing import results
 
 T = TypeVar("T")
 
@@ -28,7 +29,7 @@ async def wait(result: TaskResult[T], *, timeout: float | None = None) -> TaskRe
             f"{type(backend).__name__} ({result.backend!r}): use result.refresh() there."
         )
     limit = walnats_settings.REQUEST_TIMEOUT if timeout is None else timeout
-    record = await backend.store.wait_finished(result.id, limit)
+    record = await results(backend.store).wait_finished(result.id, limit)
     if record is None:
         raise TaskResultDoesNotExist(result.id)
     refreshed = backend.result_of(record)

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import contextvars
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from django.core.exceptions import SynchronousOnlyOperation
 
@@ -25,6 +25,12 @@ from .forwarding import OverNats
 from .in_process import InProcess
 from .matching import Where, check_where, describe_where, matches, times_text, what_was_emitted
 from .records import Emitted, InlineDeadLetter
+from .task_queues import InProcessTasks
+
+if TYPE_CHECKING:
+    from ..tasks.compat import TaskResult
+    from ..tasks.records import TaskRecord
+    from .task_matching import TaskChoice
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -80,10 +86,12 @@ class InlineBus:
         """Every emit and request, in order, also the refused ones and duplicates."""
         self._dead_letters: list[InlineDeadLetter] = []
         self._in_process: InProcess | None = None
+        self._tasks: InProcessTasks | None = None
         self._transport: Transport
         if live:
             self._transport = OverNats()
         else:
+            self._tasks = InProcessTasks(max_payload=max_payload)
             self._in_process = InProcess(
                 registry=default_registry if registry is None else registry,
                 run=run,
@@ -92,6 +100,7 @@ class InlineBus:
                 answers={_name(event): answer for event, answer in (answers or {}).items()},
                 dead_letters=self._dead_letters,
                 report=_report,
+                tasks=self._tasks,
             )
             self._transport = self._in_process
 
@@ -116,8 +125,7 @@ class InlineBus:
     ) -> list[Emitted]:
         """Fail unless `event` was emitted (exactly `times` times, if given) with a payload matching
         `where`; return the matching messages."""
-        if times is not None and (isinstance(times, bool) or not isinstance(times, int) or times < 0):
-            raise TypeError(f"times must be a whole number >= 0 or None, got {times!r}.")
+        _check_times(times)
         check_where(where)
         found = self.emitted(event)
         matching = [m for m in found if matches(where, m.payload)]
@@ -132,9 +140,58 @@ class InlineBus:
         """Fail if `event` was emitted (with a payload matching `where`, if given)."""
         self.assert_emitted(event, times=0, where=where)
 
+    # -- tasks (Django's Tasks API on WalnatsBackend) ----------------------------------------------
+
+    def enqueued(self, task: TaskChoice | None = None) -> list[TaskResult[Any]]:
+        """The results of the tasks enqueued (of `task`, a Task or its dotted path, if given), in
+        order: in process as stored now; live as enqueued (READY). `wait_sync(result)` gives the
+        outcome both ways."""
+        from .task_matching import enqueued_records, results, task_path
+
+        records = enqueued_records(self.messages)
+        if task is not None:
+            path = task_path(task)
+            records = [record for record in records if record.task == path]
+        return results(records, self._current)
+
+    def assert_enqueued(
+        self, task: TaskChoice, times: int | None = None, where: Where = None
+    ) -> list[TaskResult[Any]]:
+        """Fail unless `task` was enqueued (exactly `times` times, if given) with arguments matching
+        `where` (a dict of values by parameter name, or a callable given that dict); return the
+        matching results (see `enqueued`)."""
+        from .task_matching import arguments, enqueued_records, task_path, what_was_enqueued
+
+        _check_times(times)
+        check_where(where)
+        path = task_path(task)
+        found = self.enqueued(path)
+        matching = [result for result in found if matches(where, arguments(result))]
+        if (matching and times is None) or len(matching) == times:
+            return matching
+        raise AssertionError(
+            f"expected task {path} enqueued {times_text(times)}{describe_where(where)}, but "
+            + what_was_enqueued(path, found, len(matching), enqueued_records(self.messages))
+        )
+
+    def assert_not_enqueued(self, task: TaskChoice, where: Where = None) -> None:
+        """Fail if `task` was enqueued (with arguments matching `where`, if given)."""
+        self.assert_enqueued(task, times=0, where=where)
+
+    @property
+    def tasks_stand_in(self) -> InProcessTasks | None:
+        """What takes NATS's place for the task backends while this bus is active (None: live)."""
+        return self._tasks
+
+    def _current(self, record: TaskRecord) -> TaskRecord:
+        return record if self._tasks is None else self._tasks.current(record)
+
+    # -- dead letters and delays -------------------------------------------------------------------
+
     @property
     def dead_letters(self) -> list[InlineDeadLetter]:
-        """Messages an actor gave up on (out of attempts, or undecodable), in order."""
+        """Messages an actor gave up on (out of attempts, or undecodable), in order; in process a
+        task that failed for good is here too, as a worker records it."""
         self._require_in_process(
             "bus.dead_letters (they are in the dead-letter stream: manage.py deadletters)"
         )
@@ -142,11 +199,12 @@ class InlineBus:
 
     @property
     def held(self) -> list[Emitted]:
-        """Emits sent with `delay=`, waiting for `run_delayed()`."""
+        """Emits sent with `delay=` (and tasks with `run_after`), waiting for `run_delayed()`."""
         return list(self._require_in_process("bus.held").held)
 
     def run_delayed(self) -> int:
-        """Deliver the emits held for their delay now; return how many (later ones wait)."""
+        """Deliver the emits held for their delay (and run the tasks held for `run_after`) now;
+        return how many (later ones wait)."""
         in_process = self._require_in_process("bus.run_delayed()")
         try:
             asyncio.get_running_loop()
@@ -223,6 +281,11 @@ class InlineBus:
                 f"{what} is not available with inline(live=True): the real workers run the actors there."
             )
         return self._in_process
+
+
+def _check_times(times: object) -> None:
+    if times is not None and (isinstance(times, bool) or not isinstance(times, int) or times < 0):
+        raise TypeError(f"times must be a whole number >= 0 or None, got {times!r}.")
 
 
 def _name(event: Event[Any, Any] | str) -> str:

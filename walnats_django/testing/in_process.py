@@ -36,6 +36,7 @@ from ..wire import (
 from ..worker.replies import MAX_ERROR_MESSAGE
 from .jobs import Job, RetryPlan, run_job
 from .records import Delivery, Emitted, InlineDeadLetter
+from .task_queues import InProcessTasks
 
 logger = logging.getLogger("walnats_django.testing")
 
@@ -46,7 +47,8 @@ MESSAGE_TOO_LARGE = 10054
 
 
 class InProcess:
-    """Stores messages as an interest stream would and runs their actors (unless `run` is off).
+    """Stores messages as an interest stream would and runs their actors (unless `run` is off):
+    the registry's, and the task queues' of TASKS (`tasks`).
 
     `report` hears what a real emit would only log (an actor giving up, a refused emit).
     """
@@ -61,8 +63,10 @@ class InProcess:
         answers: Mapping[str, Any],
         dead_letters: list[InlineDeadLetter],
         report: Callable[[BaseException], None],
+        tasks: InProcessTasks,
     ) -> None:
         self.registry = registry
+        self.tasks = tasks
         self.run = run
         self.max_attempts = max_attempts
         self.max_payload = max_payload
@@ -109,7 +113,7 @@ class InProcess:
         """Run every actor of the message's event (registration order; a worker runs them at once)."""
         if not self.run:
             return
-        for actor in self.registry.actors_for(message.event):
+        for actor in self._actors_for(message.event):
             await self._handle(actor, message, budget=None)
 
     async def release_held(self) -> int:
@@ -137,7 +141,7 @@ class InProcess:
                 f"inline(run=False) runs no actors, so nobody answers event {event.name!r}; pass "
                 f"answers={{EVENT: value or callable}} to stub the answer, or use inline()."
             )
-        actors = self.registry.actors_for(event)
+        actors = self._actors_for(event)
         if not actors:
             raise NoActors(
                 f"stream {event.stream_name!r} has no actor consumer, so nobody will answer; register "
@@ -187,8 +191,15 @@ class InProcess:
         message.stored = True
 
     def _registered(self, event: Event[Any, Any]) -> Event[Any, Any] | None:
-        """The registered event of that name: registered events are the ones with streams."""
-        return next((e for e in self.registry.events if e.name == event.name), None)
+        """The registered event (or task queue) of that name: those are the ones with streams."""
+        registered = next((e for e in self.registry.events if e.name == event.name), None)
+        if registered is None and (queue := self.tasks.actor_for(event.name)) is not None:
+            return queue.event
+        return registered
+
+    def _actors_for(self, event: Event[Any, Any]) -> tuple[Actor[Any, Any], ...]:
+        queue = self.tasks.actor_for(event.name)
+        return self.registry.actors_for(event) + (() if queue is None else (queue,))
 
     def _duplicate(self, message: Emitted) -> Exception:
         first = self._uids[(message.event.stream_name, message.uid or "")]
@@ -237,7 +248,7 @@ class InProcess:
                     attempts=outcome.attempts,
                 )
             )
-            if not message.is_request:
+            if not message.is_request and not outcome.settled:
                 error.add_note(
                     f"walnats inline: {actor} gave up after {outcome.attempts} attempt(s); the "
                     "message is in bus.dead_letters (pass inline(raise_errors=False) to only record it)."

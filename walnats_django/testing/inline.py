@@ -18,6 +18,10 @@ from ..errors import InlineModeError
 from ..events import Event
 from ..registry import Registry
 from .bus import DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_PAYLOAD, InlineBus
+from .task_queues import divert as divert_tasks
+
+if TYPE_CHECKING:
+    from ..tasks.routing import StandIn
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -25,21 +29,29 @@ _lock = threading.Lock()
 _active: list[InlineBus] = []
 _outside: publisher.Route | None = None
 """The route before the first bus took over (None: NATS), restored when the last one ends."""
+_outside_tasks: StandIn | None = None
+"""The same for the task backends' results and sync calls (`walnats_django.tasks.routing`)."""
 
 
 def _activate(bus: InlineBus) -> None:
-    global _outside
+    global _outside, _outside_tasks
     with _lock:
         previous = publisher.divert(bus)
+        previous_tasks = divert_tasks(bus.tasks_stand_in)
         if not _active:
-            _outside = previous
+            _outside, _outside_tasks = previous, previous_tasks
         _active.append(bus)
 
 
 def _deactivate(bus: InlineBus) -> None:
     with _lock:
         _active.remove(bus)
-        publisher.divert(_active[-1] if _active else _outside)
+        if _active:
+            publisher.divert(_active[-1])
+            divert_tasks(_active[-1].tasks_stand_in)
+        else:
+            publisher.divert(_outside)
+            divert_tasks(_outside_tasks)
 
 
 class inline:

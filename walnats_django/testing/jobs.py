@@ -16,9 +16,13 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.db import connection, transaction
 
-from ..errors import SerializationError
+from ..errors import InlineModeError, SerializationError
+from ..worker.outcomes import GiveUp, HandBack
 
 logger = logging.getLogger("walnats_django.testing")
+
+MAX_HAND_BACKS = 1000
+"""Hand-backs (`HandBack`) in a row before a job counts as stuck: a worker would loop for ever."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,12 +66,19 @@ class Outcome:
     result: Any = None
     errors: list[BaseException] = dataclasses.field(default_factory=list)
     gave_up: bool = False
+    settled: bool = False
+    """The handler gave up itself (`GiveUp`): it has recorded the failure, nothing is left to report."""
 
 
 async def run_job(job: Job) -> Outcome:
-    """Run `job` until it succeeds or its plan says give up; retry delays pass without sleeping."""
+    """Run `job` until it succeeds or its plan says give up; retry delays pass without sleeping.
+
+    A handler may settle a delivery itself, as in a worker: `HandBack` runs it again (not a
+    failure), `GiveUp` ends the job with its cause.
+    """
     started = time.monotonic()
     waited = 0.0
+    hand_backs = 0
     outcome = Outcome(attempts=0)
     while True:
         outcome.attempts += 1
@@ -80,6 +91,20 @@ async def run_job(job: Job) -> Outcome:
             return outcome
         try:
             outcome.result = await _attempt(job, payload)
+        except HandBack as back:
+            hand_backs += 1
+            if hand_backs >= MAX_HAND_BACKS:
+                outcome.errors.append(
+                    InlineModeError(f"{job.name} handed its message back {hand_backs} times in a row.")
+                )
+                outcome.gave_up = True
+                return outcome
+            waited += back.delay
+            continue
+        except GiveUp as give_up:
+            outcome.errors.append(give_up.cause)
+            outcome.gave_up = outcome.settled = True
+            return outcome
         except Exception as exc:  # noqa: BLE001 - any handler failure is retried or given up on
             outcome.errors.append(exc)
             elapsed = time.monotonic() - started + waited
@@ -103,9 +128,7 @@ async def _attempt(job: Job, payload: Any) -> Any:
     if job.is_async:
         return await _run_async(job, payload)
     started = time.monotonic()
-    # thread_sensitive: the caller's thread when called through async_to_sync (the sync
-    # twins, Django's test client), so the handler shares the test's database connection.
-    result = await sync_to_async(_run_sync, thread_sensitive=True)(job.handler, payload)
+    result = await call_in_caller_thread(job.handler, payload)
     if time.monotonic() - started > job.timeout:
         # A worker cannot stop a thread either: the late result counts as a failure.
         raise _timed_out(job)
@@ -123,13 +146,20 @@ async def _run_async(job: Job, payload: Any) -> Any:
         raise
 
 
-def _run_sync(handler: Callable[[Any], Any], payload: Any) -> Any:
+async def call_in_caller_thread(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """`func(*args, **kwargs)` for a sync handler or task: in the caller's thread when called
+    through async_to_sync (the sync twins, Django's test client), so it shares the test's
+    database connection, and in a savepoint when the test has a transaction open."""
+    return await sync_to_async(_run_sync, thread_sensitive=True)(func, *args, **kwargs)
+
+
+def _run_sync(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     if connection.in_atomic_block:
         # A savepoint, so a failing handler cannot break the test's transaction (a worker has
         # its own connection); a failed attempt's writes roll back with it.
         with transaction.atomic():
-            return handler(payload)
-    return handler(payload)
+            return func(*args, **kwargs)
+    return func(*args, **kwargs)
 
 
 def _timed_out(job: Job) -> TimeoutError:

@@ -28,7 +28,7 @@ if __package__ in (None, ""):
 
 from bench._common import LOOP_ENV, PYTHON, ROOT, Result, Table, child_env, loop_name, targets_table
 
-BENCHMARKS = ("request_latency", "jetstream_floor", "placement", "emit_drain", "http_load", "memory")
+BENCHMARKS = ("request_latency", "jetstream_floor", "placement", "emit_drain", "http_load", "memory", "tasks")
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
 

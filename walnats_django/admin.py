@@ -255,3 +255,11 @@ def scrub(text: str) -> str:
     for secret in sorted(secrets, key=len, reverse=True):
         text = text.replace(secret, "***")
     return text
+
+
+# "Task queues" and "Task results" (walnats_django/tasks/admin_pages.py): with Django's Tasks framework only.
+try:
+    from .tasks import admin_pages  # noqa: F401  (registers the pages)
+except ModuleNotFoundError as exc:
+    if exc.name not in ("django_tasks", "django.tasks"):
+        raise

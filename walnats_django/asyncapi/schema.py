@@ -11,6 +11,7 @@ import dataclasses
 import datetime
 import enum
 import json
+import re
 import types
 import typing
 from typing import Any, Literal, Union
@@ -26,7 +27,9 @@ _SCALARS: dict[type, Schema] = {
     float: {"type": "number"},
     str: {"type": "string"},
 }
-_ARRAYS = (list, tuple, collections.abc.Sequence)
+_ARRAYS = (list, tuple, collections.abc.Sequence, collections.abc.Set)
+_UNSAFE_KEY = re.compile(r"[^A-Za-z0-9._-]")
+"""Characters AsyncAPI does not allow in a component's key."""
 _OBJECTS = (dict, collections.abc.Mapping)
 
 
@@ -43,6 +46,7 @@ class Components:
 
     def claim(self, owner: object, *names: str) -> str:
         """Reserve the first free name of `names` (or the last with a number) for `owner`."""
+        names = tuple(_UNSAFE_KEY.sub("_", name) for name in names)
         for name in names:
             if name not in self.schemas:
                 break
@@ -154,7 +158,7 @@ class TypeSchemas:
         key = self.components.key_of(cls)
         if key is not None:
             return self.components.ref(key)
-        key = self.components.claim(cls, cls.__qualname__, f"{cls.__module__}.{cls.__qualname__}")
+        key = self.components.claim(cls, cls.__name__, f"{cls.__module__}.{cls.__qualname__}")
         try:
             hints = typing.get_type_hints(cls, include_extras=True)
         except Exception as exc:

@@ -1,5 +1,6 @@
 """Settings of the example project; every value can come from the environment."""
 
+import importlib.util
 import os
 import warnings
 from pathlib import Path
@@ -80,6 +81,18 @@ WALNATS = {
 # every stream to it, an absent one gives new streams 1 and leaves existing streams as they are.
 if env.str("WALNATS_REPLICAS", default=""):
     WALNATS["REPLICAS"] = env.int("WALNATS_REPLICAS")
+
+# Django's Tasks API on walnats (walnats_django.tasks; on Django 5.2 through django-tasks, the "tasks"
+# extra): `runactors` runs the queue, the admin shows it under "Task queues" and "Task results".
+# Tasks: project/example/tasks.py. Images built without the extra (the Dockerfile) have no TASKS.
+if importlib.util.find_spec("django_tasks") is not None:
+    TASKS = {
+        "default": {
+            "BACKEND": "walnats_django.tasks.WalnatsBackend",
+            "QUEUES": ["default"],
+            "OPTIONS": {"RETRIES": 1, "RETRY_DELAY": [2.0]},
+        }
+    }
 
 LOGGING = {
     "version": 1,

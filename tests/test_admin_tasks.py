@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 import datetime
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 
@@ -22,7 +24,7 @@ from django_tasks import TaskResultStatus, task_backends
 from nats.js.errors import NotFoundError
 from pytest_django.fixtures import Settings as SettingsWrapper
 
-from tests.helpers import StartWorker, WorkerProcess, until
+from tests.helpers import ROOT, StartWorker, WorkerProcess, until
 from tests.testapp.tasks import add, always_fails, attempt_and_time, sleeps
 from walnats_django import deadletters
 from walnats_django.admin import NOT_CREATED
@@ -114,11 +116,12 @@ def queue_row(content: str, name: str) -> str:
 
 
 def result_row(content: str, result_id: str) -> str:
-    match = re.search(
-        rf'<tr class="result" data-result="{re.escape(result_id)}"[^>]*>(.*?)</tr>', content, re.S
+    """The result's row and, when it has errors, the row of its errors below it."""
+    rows = re.findall(
+        rf'<tr class="result[^"]*" data-result="{re.escape(result_id)}"[^>]*>(.*?)</tr>', content, re.S
     )
-    assert match, f"no row for result {result_id!r}"
-    return match.group(1)
+    assert rows, f"no row for result {result_id!r}"
+    return "\n".join(rows)
 
 
 def result_ids(content: str) -> list[str]:
@@ -215,7 +218,8 @@ def test_failed_result_shows_its_errors_escaped(admin_client: Client) -> None:
     assert number(row, "attempts") == 3, "RETRIES 2: three attempts"
     assert row.count('<code class="exception-class">builtins.RuntimeError</code>') == 3
     assert row.count("<details>") == 3, "each traceback collapsed"
-    assert escape(f"RuntimeError: always fails: {XSS}") in row
+    assert row.count(f'<span class="exception-message">{escape(f"always fails: {XSS}")}</span>') == 3
+    assert escape(f"RuntimeError: always fails: {XSS}") in row, "the traceback's last line"
     assert "raise RuntimeError(f&quot;always fails: {note}&quot;)" in row, "the traceback's source line"
     assert XSS not in content
     assert f'href="{detail_url("default", result.id)}"' in row
@@ -439,7 +443,22 @@ def test_error_rows_keep_the_end_of_long_tracebacks() -> None:
     short = error_row(error, 100)
     assert short.hidden == len(error.traceback) - 100
     assert short.traceback.endswith("ValueError: bad\n")
-    assert short.message == "ValueError: bad"
+    assert short.message == "bad"
+    assert error_row(error, None).traceback == error.traceback
+    for class_path, last_line, message in (
+        ("builtins.ValueError", "ValueError", ""),
+        (
+            "walnats_django.tasks.errors.TaskTimeout",
+            "walnats_django.tasks.errors.TaskTimeout: took 1s",
+            "took 1s",
+        ),
+        ("builtins.KeyError", "KeyError: 'x'", "'x'"),
+        ("builtins.ValueError", "SomethingElse: chained", "SomethingElse: chained"),
+    ):
+        found = error_row(
+            TaskError(exception_class_path=class_path, traceback=f"Traceback\n{last_line}\n"), None
+        )
+        assert found.message == message
     assert error_row(error, None).traceback == error.traceback
 
 
@@ -523,3 +542,24 @@ def test_url_names() -> None:
     assert reverse("admin:walnats_django_taskresult_detail", args=["default", "abc"]) == detail_url(
         "default", "abc"
     )
+
+
+def test_without_django_tasks_the_admin_has_only_registered_events() -> None:
+    """A project without the Tasks framework (django-tasks not installed) loads the admin as before."""
+    code = """
+import sys
+sys.modules["django_tasks"] = None  # as if not installed: importing it raises ModuleNotFoundError
+from django.conf import settings
+settings.configure(
+    INSTALLED_APPS=["django.contrib.admin", "django.contrib.auth", "django.contrib.contenttypes",
+                    "django.contrib.sessions", "django.contrib.messages", "walnats_django"],
+    DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}},
+)
+import django
+django.setup()
+from django.contrib import admin
+print(sorted(m._meta.model_name for m in admin.site._registry if m._meta.app_label == "walnats_django"))
+"""
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['registeredevent']"

@@ -432,14 +432,24 @@ class TaskResultAdmin(TaskPageAdmin):
 def error_row(error: TaskError, shown: int | None) -> ErrorRow:
     """An attempt's error, its traceback cut to its last `shown` characters (None: whole)."""
     text = error.traceback
-    lines = [line for line in text.splitlines() if line.strip()]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
     hidden = max(len(text) - shown, 0) if shown is not None else 0
     return ErrorRow(
         exception_class_path=error.exception_class_path,
-        message=lines[-1].strip() if lines else "",
+        message=_message(error.exception_class_path, lines[-1] if lines else ""),
         traceback=text[hidden:],
         hidden=hidden,
     )
+
+
+def _message(class_path: str, last_line: str) -> str:
+    """The exception's message from a traceback's last line ("ValueError: bad" -> "bad")."""
+    for name in (class_path, class_path.rpartition(".")[2]):
+        if last_line == name:
+            return ""
+        if last_line.startswith(name + ":"):
+            return last_line[len(name) + 1 :].strip()
+    return last_line
 
 
 def _filters(chosen: dict[str, str], known: dict[str, list[str]]) -> list[Filter]:

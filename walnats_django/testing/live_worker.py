@@ -26,6 +26,10 @@ STOP_GRACE = 5.0
 """Seconds running jobs get to finish when a test's worker stops (`--shutdown-timeout`)."""
 STOP_MARGIN = 10.0
 """Seconds beyond `STOP_GRACE` a worker gets to exit before it is killed (or given up on)."""
+STARTED_LINE = "Worker started"
+"""What runactors logs once its streams and consumers exist (before it pulls)."""
+STARTUP_TIMEOUT = 30.0
+"""Seconds a runactors subprocess gets to import Django and register its consumers."""
 
 
 class LiveWorker(Protocol):
@@ -104,19 +108,19 @@ class InProcessWorker:
 
 
 class SubprocessWorker:
-    """`python -m django runactors` with the test run's settings module, NATS server and databases."""
+    """`python -m django runactors` with the test run's settings module, NATS server and databases;
+    `selection` chooses what it runs (`--actor NAME`, `--queue NAME`; none: everything)."""
 
     def __init__(
         self,
         actors: Sequence[Actor[Any, Any]],
         *,
-        all_actors: bool,
+        selection: Sequence[str],
         settings_module: str,
         pythonpath: Sequence[str | Path],
         env: Mapping[str, str] | None = None,
     ) -> None:
         self.actors = tuple(actors)
-        selection = [] if all_actors else [arg for a in self.actors for arg in ("--actor", a.name)]
         self.args = [
             sys.executable,
             "-m",
@@ -146,6 +150,23 @@ class SubprocessWorker:
         self.name = f"runactors pid={self.process.pid}"
         self.output = OutputLines(self.process, name=self.name)
         self._stopped = False
+        self._wait_for_start_line()
+
+    def _wait_for_start_line(self) -> None:
+        """Block until runactors logs its start line: its consumers exist and its signal handlers
+        are in place. Another worker's open pull on the same consumer must not pass for this one's."""
+        try:
+            self.output.wait_for(STARTED_LINE, timeout=STARTUP_TIMEOUT)
+        except TimeoutError:
+            self.process.kill()
+            self.process.wait()
+            self.output.join(timeout=5)
+            raise TimeoutError(
+                f"{self.name} logged no {STARTED_LINE!r} within {STARTUP_TIMEOUT:g}s:\n{self.log()}"
+            ) from None
+        except ProcessExited:
+            self.output.join(timeout=5)
+            raise ProcessExited(f"{self.name} exited before it started:\n{self.log()}") from None
 
     def check_alive(self) -> None:
         code = self.process.poll()

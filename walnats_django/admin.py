@@ -23,6 +23,7 @@ from django.urls import URLPattern, path
 from django.utils.text import capfirst
 
 from .actors import Actor
+from .asyncapi.views import urls as asyncapi_urls
 from .client import get_connection
 from .client.pubacks import jetstream_disabled
 from .conf import walnats_settings
@@ -113,7 +114,7 @@ class RegisteredEventAdmin(_ModelAdmin):
         # Only the page itself: the default object URLs would query a table that does not exist.
         info = self.opts.app_label, self.opts.model_name
         view = self.admin_site.admin_view(self.changelist_view)
-        return [path("", view, name="{}_{}_changelist".format(*info))]
+        return [path("", view, name="{}_{}_changelist".format(*info)), *asyncapi_urls(self)]
 
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.conf import settings
+
 from ..actors import Actor
 from ..conf import walnats_settings
 from ..events import Event
@@ -26,6 +28,7 @@ from .schema import Components, Schema
 from .tasks import task_queue_channels
 
 ASYNCAPI_VERSION = "3.0.0"
+DEFAULT_VERSION = "1.0.0"
 REPLY_PREFIX = "walnats-reply."
 REPLY_ADDRESS = "$message.header#/Walnats-Reply"
 
@@ -44,6 +47,12 @@ class Info:
         "carries the requester's inbox in the Walnats-Reply header; the actor publishes the answer "
         "there with core NATS."
     )
+
+
+def default_info() -> Info:
+    """Title "<project> events" (the settings module's package, e.g. `mysite`), version 1.0.0."""
+    module = getattr(settings, "SETTINGS_MODULE", None) or "django"
+    return Info(title=f"{module.split('.')[0]} events", version=DEFAULT_VERSION)
 
 
 def build_document(

@@ -5,19 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from walnats_django.asyncapi import AsyncAPIError, Info, build_document, render
+from walnats_django.asyncapi.document import DEFAULT_VERSION, default_info
 from walnats_django.asyncapi.render import FORMATS
-
-DEFAULT_VERSION = "1.0.0"
-
-
-def default_title() -> str:
-    """ "<project> events", the project being the settings module's package (e.g. `mysite`)."""
-    module = getattr(settings, "SETTINGS_MODULE", None) or "django"
-    return f"{module.split('.')[0]} events"
 
 
 class Command(BaseCommand):
@@ -46,7 +38,7 @@ class Command(BaseCommand):
         parser.add_argument("--no-tasks", action="store_true", help="Leave out the task queues of TASKS.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        info = Info(title=options["title"] or default_title(), version=options["api_version"])
+        info = Info(title=options["title"] or default_info().title, version=options["api_version"])
         try:
             document = build_document(info, servers=options["server"], task_queues=not options["no_tasks"])
             text = render(document, options["format"])

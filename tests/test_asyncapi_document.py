@@ -264,3 +264,14 @@ def test_each_document_is_a_fresh_tree() -> None:
     operations = second["operations"]
     assert operations["send.kinds.ship"]["reply"] == operations["receive.kinds.ship.ship-it"]["reply"]
     assert operations["send.kinds.ship"]["reply"] is not operations["receive.kinds.ship.ship-it"]["reply"]
+
+
+def test_without_djangos_tasks_there_are_no_queue_channels(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    for name in [name for name in sys.modules if name.startswith("walnats_django.tasks")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "django_tasks", None)  # as if not installed
+    document = build_document(INFO)
+    assert not any(name.startswith("tasks.") for name in document["channels"])
+    assert "test.echo" in document["channels"]

@@ -258,7 +258,7 @@ def scrub(text: str) -> str:
     return text
 
 
-# "Task queues" and "Task results" (walnats_django/tasks/admin_pages.py): with Django's Tasks framework only.
+# "Task queues" and "Task results" (walnats_django/tasks/admin_pages.py), with Django's Tasks framework only.
 try:
     from .tasks import admin_pages  # noqa: F401  (registers the pages)
 except ModuleNotFoundError as exc:

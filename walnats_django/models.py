@@ -2,7 +2,7 @@
 "Task results") under the walnats app.
 
 `managed = False`: neither `migrate` nor the test database set-up creates a table, and
-nothing ever queries one; the admin pages (`admin.py`, `tasks/admin_pages.py`) read the registry and NATS.
+nothing ever queries one; the admin pages (`admin.py`, `tasks/admin_*.py`) read the registry and NATS.
 """
 
 from __future__ import annotations

@@ -183,7 +183,14 @@ class ResultStore:
                     ) from None
                 if entry is None:  # the current value has been delivered (or there is none)
                     if latest is None:
-                        return None
+                        # The server may count the value as delivered before it gets here, so
+                        # nats-py's "no value" can precede the value: ask the bucket.
+                        stored = await self.read(result_id)
+                        if stored is None:
+                            return None
+                        latest = stored.record
+                        if latest.is_finished:
+                            return latest
                     continue
                 if entry.operation is not None or not entry.value:
                     return None  # deleted or expired

@@ -1,4 +1,5 @@
-"""`wait()` watches a result's key with an ordered consumer; it must not leave the consumer behind.
+"""`wait()` watches a result's key with an ordered consumer (nats-py's KV watch): it must leave no
+consumer behind, and must not take nats-py's early "no value" for a missing result.
 
 The server keeps an unsubscribed watch's consumer for nats-py's inactive_threshold (5 minutes)
 and refuses a stream's 1,001st consumer, so leftovers made wait() fail after 1,000 calls.

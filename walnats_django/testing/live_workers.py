@@ -1,6 +1,8 @@
 """Starting test workers that are ready when returned, and cleaning up after them.
 
 "Ready" means what a request needs: each actor's durable consumer exists and has a pull open.
+Task queues (TASKS with WalnatsBackend) count as actors, named as `runactors` names their
+consumers (`tasks-<queue>`), and run unless actors are chosen, as in `runactors`.
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ from ..registry import registry
 from .consumers import purge_streams, run_async, wait_until_pulling
 from .live_worker import InProcessWorker, LiveWorker, SubprocessWorker
 from .subprocess_settings import base_settings_module, import_path, write_settings_module
+from .task_queues import queue_actors
 
 READY_TIMEOUT = 30.0
 """Seconds a worker gets to open its pulls (a subprocess imports Django first)."""
 
 ActorChoice = Iterable[str | Actor[Any, Any]] | None
-"""Actors by name or object; None for every registered actor."""
+"""Actors by name or object (a task queue's actor is `tasks-<queue>`); None for every registered
+actor and every task queue."""
 
 
 class LiveWorkers:
@@ -47,12 +51,15 @@ class LiveWorkers:
         """Every worker started, stopped or not, oldest first."""
 
     def start(self, actors: ActorChoice = None, *, subprocess: bool = False) -> LiveWorker:
-        """Run `actors` (default: all registered) in a thread of this process, or as a `runactors`
-        subprocess; return once every one of them has its pull open."""
-        chosen = _select(actors)
+        """Run `actors` (default: all registered, and the task queues) in a thread of this process,
+        or as a `runactors` subprocess; return once every one of them has its pull open."""
+        queues = queue_actors()
+        chosen = _select(actors, queues)
         worker: LiveWorker
         if subprocess:
-            worker = self._subprocess(chosen, all_actors=actors is None)
+            by_actor = {actor.name: queue for queue, actor in queues.items()}
+            selection = [] if actors is None else [_option(actor.name, by_actor) for actor in chosen]
+            worker = self._subprocess(chosen, [arg for option in selection for arg in option])
         else:
             worker = InProcessWorker(chosen)
         self.started.append(worker)
@@ -67,7 +74,7 @@ class LiveWorkers:
             raise
         return worker
 
-    def _subprocess(self, actors: tuple[Actor[Any, Any], ...], *, all_actors: bool) -> SubprocessWorker:
+    def _subprocess(self, actors: tuple[Actor[Any, Any], ...], selection: list[str]) -> SubprocessWorker:
         self._before_subprocess()
         directory = self._settings_dir()
         module = write_settings_module(
@@ -77,7 +84,7 @@ class LiveWorkers:
             database_names={alias: db.get("NAME") for alias, db in django_settings.DATABASES.items()},
         )
         return SubprocessWorker(
-            actors, all_actors=all_actors, settings_module=module, pythonpath=import_path(directory)
+            actors, selection=selection, settings_module=module, pythonpath=import_path(directory)
         )
 
     def stop_all(self) -> None:
@@ -92,16 +99,28 @@ class LiveWorkers:
             raise failures[0]
 
     def purge(self) -> None:
-        """Empty the streams of every registered event and of the started actors' events."""
-        events = [*registry.events, *(actor.event for worker in self.started for actor in worker.actors)]
+        """Empty the streams of every registered event, of the task queues and of the started
+        actors' events."""
+        events = [
+            *registry.events,
+            *(actor.event for actor in queue_actors().values()),
+            *(actor.event for worker in self.started for actor in worker.actors),
+        ]
         if events:
             run_async(purge_streams(events))
 
 
-def _select(actors: ActorChoice) -> tuple[Actor[Any, Any], ...]:
+def _select(actors: ActorChoice, queues: dict[str, Actor[Any, Any]]) -> tuple[Actor[Any, Any], ...]:
     if actors is None:
-        return registry.actors
+        return (*registry.actors, *queues.values())
     items = list(actors)
-    names = [item for item in items if isinstance(item, str)]
+    queue_actors_by_name = {actor.name: actor for actor in queues.values()}
+    names = [item for item in items if isinstance(item, str) and item not in queue_actors_by_name]
     by_name = {actor.name: actor for actor in registry.select_actors(names)} if names else {}
+    by_name.update(queue_actors_by_name)
     return tuple(by_name[item] if isinstance(item, str) else item for item in items)
+
+
+def _option(name: str, queue_by_actor: dict[str, str]) -> tuple[str, str]:
+    """The `runactors` option that runs actor `name`: `--queue` for a task queue's actor."""
+    return ("--queue", queue_by_actor[name]) if name in queue_by_actor else ("--actor", name)

@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 
 MARKER = (
     "walnats(actors=None, subprocess=False, live=None): the walnats_worker fixture runs these actors "
-    "(names; default all registered), as a runactors subprocess if subprocess=True; live=True runs "
+    "(names, tasks-<queue> for a task queue; default all registered and the task queues), as a "
+    "runactors subprocess if subprocess=True; live=True runs "
     "this test's walnats_bus against NATS and a worker, live=False keeps it in process."
 )
 INSTALL_HINT = 'pip install "walnats-django[server]"'
@@ -176,8 +177,9 @@ def _test_databases(request: pytest.FixtureRequest) -> None:
 
 @pytest.fixture
 def walnats_worker(walnats_workers: LiveWorkers, request: pytest.FixtureRequest) -> LiveWorker:
-    """The actors of `@pytest.mark.walnats(actors=[...])` (default: all registered) running, in this
-    process or (`subprocess=True`) as `runactors`; their pulls are open when the test starts."""
+    """The actors of `@pytest.mark.walnats(actors=[...])` (default: all registered, and the task
+    queues of TASKS) running, in this process or (`subprocess=True`) as `runactors`; their pulls are
+    open when the test starts."""
     options = MarkerOptions.of(request.node)
     return walnats_workers.start(options.actors, subprocess=options.subprocess)
 

@@ -50,6 +50,17 @@ def divert(stand_in: StandIn | None) -> StandIn | None:
     return previous
 
 
+def queue_actors() -> dict[str, Actor[Any, Any]]:
+    """The actors of the task queues of TASKS as `runactors` runs them, by queue name; none
+    without Django's Tasks framework."""
+    if tasks_routing() is None:
+        return {}
+    from ..tasks.queues import configured_queues
+    from ..tasks.runner import queue_actor
+
+    return {queue.name: queue_actor(queue) for queue in configured_queues()}
+
+
 class InProcessTasks:
     """Stands in for NATS for the task backend while its bus is active (`tasks.routing.StandIn`)."""
 

@@ -21,10 +21,11 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 from django.test import TestCase, override_settings
 from django.utils import timezone
-from django_tasks import TaskResultStatus, task_backends
+from django_tasks import TaskResultStatus
 from django_tasks.exceptions import TaskResultDoesNotExist
 from django_tasks.signals import task_enqueued, task_finished, task_started
 
+import walnats_django
 from tests.helpers import StartWorker, WorkerProcess
 from tests.test_inline_modes import attempted, listener  # noqa: F401 - the fixture
 from tests.testapp.inline_tasks import add_group, add_group_then_fail, add_later, notify, repeat
@@ -38,12 +39,20 @@ from tests.testapp.tasks import (
     sleeps,
     sleeps_in_thread,
 )
-from walnats_django import PayloadTooLarge
+from walnats_django import Event, PayloadTooLarge, Registry
 from walnats_django.client import loops
-from walnats_django.tasks import ReturnValueNotStored, TaskTimeout, TaskWaitTimeout, wait, wait_sync
+from walnats_django.tasks import (
+    ReturnValueNotStored,
+    TaskArgumentsError,
+    TaskTimeout,
+    TaskWaitTimeout,
+    wait,
+    wait_sync,
+)
 from walnats_django.tasks.queues import queue_event
 from walnats_django.tasks.records import TaskRecord
 from walnats_django.testing import InlineBus, InlineTestMixin, inline
+from walnats_django.worker.outcomes import GiveUp, HandBack
 
 SUCCESSFUL = TaskResultStatus.SUCCESSFUL
 FAILED = TaskResultStatus.FAILED
@@ -134,6 +143,12 @@ async def test_never_connects_to_nats_from_async_code(listener: socket.socket) -
         assert (await add.aget_result((await add.aenqueue(1, 2)).id)).return_value == 3
     assert asyncio.get_running_loop() not in loops._slots, "get_connection() was never called"
     assert not attempted(listener)
+
+
+def test_arguments_that_are_not_json_are_refused_before_anything_is_recorded(bus: InlineBus) -> None:
+    with pytest.raises(TaskArgumentsError, match="cannot be stored as JSON"):
+        add.enqueue(object(), 1)  # type: ignore[arg-type]
+    assert bus.messages == []
 
 
 # -- running: retries, failures, dead letters, context, timeouts, signals ------------------------------
@@ -386,6 +401,45 @@ def test_assert_enqueued_refuses_what_is_not_a_task(bus: InlineBus) -> None:
         bus.assert_enqueued(add, where=3)  # type: ignore[arg-type]
 
 
+# -- any handler may settle its message itself (worker/outcomes.py), as in a worker ------------------------
+
+SETTLED = Registry()
+SETTLE = SETTLED.add(Event("inline.settle", str))
+handled: list[str] = []
+
+
+@SETTLED.actor("inline-settler", SETTLE)
+def settle(text: str) -> None:
+    handled.append(text)
+    if text == "give up":
+        raise GiveUp(ValueError("nothing to do with this one"))
+    if text == "hand back" and handled.count(text) < 3:
+        raise HandBack(60.0)
+
+
+def test_a_handler_that_hands_back_runs_again_without_waiting_and_without_a_failure() -> None:
+    handled.clear()
+    with inline(registry=SETTLED) as bus:
+        started = time.monotonic()
+        walnats_django.emit_sync(SETTLE, "hand back")
+        assert time.monotonic() - started < 30, "the 60 s hand-back delays passed without sleeping"
+    assert handled == ["hand back"] * 3
+    [delivery] = bus.emitted(SETTLE)[0].deliveries
+    assert delivery.attempts == 3
+    assert delivery.errors == [], "a hand-back is not a failure"
+    assert bus.dead_letters == []
+
+
+def test_a_handler_that_gives_up_leaves_a_dead_letter_and_no_error_to_raise() -> None:
+    handled.clear()
+    with inline(registry=SETTLED) as bus:
+        walnats_django.emit_sync(SETTLE, "give up")  # raise_errors: nothing raised, the handler settled it
+    assert handled == ["give up"], "given up at once: no retry"
+    [dead] = bus.dead_letters
+    assert dead.error_text == "ValueError: nothing to do with this one"
+    assert dead.attempts == 1
+
+
 # -- live: the same calls over a real server and worker -------------------------------------------------
 
 
@@ -405,4 +459,3 @@ def test_one_test_body_in_process_and_live(mode: str, request: pytest.FixtureReq
         [result] = bus.assert_enqueued(notify, times=1, where={"subject": "both ways"})
         assert wait_sync(result, timeout=10).return_value == "5: both ways"
         assert notify.get_result(result.id).status == SUCCESSFUL
-    assert task_backends["default"] is not None

@@ -34,6 +34,8 @@ def test_defaults_table() -> None:
         "INBOX_PREFIX": "_INBOX",
         "SHUTDOWN_TIMEOUT": 30.0,
         "REPLICAS": 1,
+        "METRICS": False,
+        "TRACING": None,
     }
     assert {"servers", "inbox_prefix", "error_cb"} <= RESERVED_CONNECT_OPTIONS
 

@@ -15,5 +15,7 @@ class WalnatsConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers the system checks)
+        from .observe import configure
 
         autodiscover_modules("events", "actors")
+        configure()  # tracing and metrics, as WALNATS says

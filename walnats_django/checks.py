@@ -13,6 +13,7 @@ from django.core.checks import CheckMessage, Error, register
 from .client.credentials import NKEYS_MISSING, nkeys_missing
 from .conf import DEFAULTS, RESERVED_CONNECT_OPTIONS, Settings
 from .events import MAX_REPLICAS
+from .observe import checks as observe_checks
 from .registry import registry
 from .servers import server_url_problem
 from .validation import positive_number_problem
@@ -26,7 +27,7 @@ def check_registry(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
 
 @register("walnats_django")
 def check_settings(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[CheckMessage]:
-    """E010-E018: the `WALNATS` settings dict, its values, and the credentials environment."""
+    """E010-E020: the `WALNATS` settings dict, its values, and the credentials environment."""
     raw = getattr(settings, "WALNATS", {})
     if not isinstance(raw, dict):
         return [
@@ -70,6 +71,8 @@ def check_settings(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
     else:
         errors += _check_inbox_overlap(prefix)
     errors += _check_replicas(raw.get("REPLICAS", DEFAULTS["REPLICAS"]))
+    errors += observe_checks.check_metrics(raw.get("METRICS", DEFAULTS["METRICS"]))
+    errors += observe_checks.check_tracing(raw.get("TRACING", DEFAULTS["TRACING"]))
     if nkeys_missing():
         errors.append(
             Error(NKEYS_MISSING, hint="Or unset NATS_CREDS / NATS_NKEY_SEED.", id="walnats_django.E017")

@@ -18,6 +18,8 @@ DEFAULTS: dict[str, Any] = {
     "INBOX_PREFIX": "_INBOX",
     "SHUTDOWN_TIMEOUT": 30.0,
     "REPLICAS": 1,  # stream copies in a JetStream cluster, unless an Event says otherwise
+    "METRICS": False,  # Prometheus metrics of emits, requests and jobs (the metrics extra)
+    "TRACING": None,  # OpenTelemetry spans and trace context; None: when opentelemetry-api is installed
 }
 # Options walnats-django sets itself; users may not pass them in CONNECT_OPTIONS.
 RESERVED_CONNECT_OPTIONS = frozenset(
@@ -77,6 +79,15 @@ class Settings:
     @property
     def REPLICAS(self) -> int:
         return int(self._get("REPLICAS"))
+
+    @property
+    def METRICS(self) -> bool:
+        return self._get("METRICS") is True
+
+    @property
+    def TRACING(self) -> bool | None:
+        value = self._get("TRACING")
+        return None if value is None else value is True
 
     @property
     def REPLICAS_SET(self) -> bool:

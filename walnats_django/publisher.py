@@ -18,6 +18,8 @@ from .conf import walnats_settings
 from .errors import NotARequestEvent, RemoteError
 from .events import Event
 from .names import event_name_problem, require_valid
+from .observe import current as observing
+from .observe.outcomes import PublishKind
 from .serializers import check_instance, decode, encode
 from .sync import run_sync
 from .wire import HEADER_ACTOR, HEADER_ERROR, CloudEvent, build_headers
@@ -105,6 +107,17 @@ async def publish_encoded(
 ) -> None:
     """`emit()` after encoding: publish `payload` with `headers` (for `emit_on_commit`, which encodes
     at the call site and publishes at commit)."""
+    observer = observing.observer
+    if observer is not None:
+        with observer.publishing(PublishKind.EMIT, event, headers, len(payload)):
+            await _publish_routed(event, payload, headers, wait=wait)
+        return
+    await _publish_routed(event, payload, headers, wait=wait)
+
+
+async def _publish_routed(
+    event: Event[Any, Any], payload: bytes, headers: dict[str, str], *, wait: bool
+) -> None:
     route = _route
     if route is not None:
         await route.publish(event, payload, headers, wait=wait)
@@ -169,6 +182,16 @@ async def request(
     Raises a `WalnatsError` subclass as soon as the outcome is known (see `errors`).
     """
     payload, headers, timeout = _prepare_request(event, message, timeout, uid, trace_id, delay, meta)
+    observer = observing.observer
+    if observer is not None:
+        with observer.publishing(PublishKind.REQUEST, event, headers, len(payload)):
+            return await _request_routed(event, payload, headers, timeout, delay)
+    return await _request_routed(event, payload, headers, timeout, delay)
+
+
+async def _request_routed(
+    event: Event[Any, R], payload: bytes, headers: dict[str, str], timeout: float, delay: float | None
+) -> R:
     route = _route
     if route is not None:
         return await route.request(event, payload, headers, timeout=timeout, delay=delay)
@@ -224,6 +247,17 @@ def publish_encoded_sync(
     event: Event[Any, Any], payload: bytes, headers: dict[str, str], *, wait: bool
 ) -> None:
     """`publish_encoded()` for sync code."""
+    observer = observing.observer
+    if observer is not None:
+        with observer.publishing(PublishKind.EMIT, event, headers, len(payload)):
+            _publish_routed_sync(event, payload, headers, wait=wait)
+        return
+    _publish_routed_sync(event, payload, headers, wait=wait)
+
+
+def _publish_routed_sync(
+    event: Event[Any, Any], payload: bytes, headers: dict[str, str], *, wait: bool
+) -> None:
     route = _route
     if route is not None:
         route.publish_sync(event, payload, headers, wait=wait)
@@ -243,6 +277,16 @@ def request_sync(
 ) -> R:
     """`request()` for sync code (WSGI views, commands, shell), over one shared connection."""
     payload, headers, timeout = _prepare_request(event, message, timeout, uid, trace_id, delay, meta)
+    observer = observing.observer
+    if observer is not None:
+        with observer.publishing(PublishKind.REQUEST, event, headers, len(payload)):
+            return _request_routed_sync(event, payload, headers, timeout, delay)
+    return _request_routed_sync(event, payload, headers, timeout, delay)
+
+
+def _request_routed_sync(
+    event: Event[Any, R], payload: bytes, headers: dict[str, str], timeout: float, delay: float | None
+) -> R:
     route = _route
     if route is not None:
         return route.request_sync(event, payload, headers, timeout=timeout, delay=delay)

@@ -32,8 +32,8 @@ class DeadLetterRecorder:
         self.stats = stats
         self.stopping = stopping
 
-    async def give_up(self, msg: Msg, headers: dict[str, str], exc: BaseException) -> None:
-        """Record a dead letter, then terminate the message.
+    async def give_up(self, msg: Msg, headers: dict[str, str], exc: BaseException) -> bool:
+        """Record a dead letter, then terminate the message; False if it could not be recorded.
 
         If recording fails and JetStream would still redeliver (attempts left), nak it and
         try again then. On the last allowed delivery nothing would come back, so keep the
@@ -76,10 +76,10 @@ class DeadLetterRecorder:
                     )
                 if redelivers:
                     await msg.nak(delay=actor.retry_delay_for(delivery) or 1.0)
-                    return
+                    return False
                 if self.stopping():
                     self._log_lost(msg)
-                    return
+                    return False
                 try:
                     await asyncio.sleep(pause)
                 except asyncio.CancelledError:
@@ -98,6 +98,7 @@ class DeadLetterRecorder:
             letter.attempts,
             dl_seq,
         )
+        return True
 
     def _log_lost(self, msg: Msg) -> None:
         # The last resort: JetStream will not deliver it again, so the log keeps the payload.

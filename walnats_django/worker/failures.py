@@ -10,6 +10,7 @@ from typing import Any
 from nats.aio.msg import Msg
 
 from ..actors import Actor
+from ..observe.outcomes import JobOutcome
 from ..wire import HEADER_DEADLINE, accepts_errors, parse_float
 from .dead_letters import DeadLetterRecorder
 from .messages import attempt, stream_seq
@@ -38,18 +39,21 @@ class Failures:
         self.dead_letters = dead_letters
         self.stats = stats
 
+    def timeout_error(self) -> TimeoutError:
+        """The error a job that ran past `job_timeout` failed with."""
+        return TimeoutError(f"job_timeout of {self.actor.job_timeout:g}s exceeded")
+
     async def timed_out(
         self, task: asyncio.Task[Any], msg: Msg, headers: dict[str, str], thread: asyncio.Future[Any] | None
-    ) -> None:
+    ) -> JobOutcome:
         """The job ran past `job_timeout` (its task was cancelled; `thread` runs a sync handler)."""
         self.watch.stop_pulse(task)
         logger.error(
             "Job timed out actor=%s seq=%s attempt=%s", self.actor.name, stream_seq(msg), attempt(msg)
         )
-        error = TimeoutError(f"job_timeout of {self.actor.job_timeout:g}s exceeded")
+        error = self.timeout_error()
         if thread is None or thread.done():
-            await self.failed(msg, headers, error)
-            return
+            return await self.failed(msg, headers, error)
         # A thread cannot be stopped: keep the message (pulsed) until the thread ends, so a
         # retry never runs beside it and slots are not oversold; a final failure is told now.
         final = self.is_final(msg, headers)
@@ -58,7 +62,7 @@ class Failures:
         self.watch.add(task, msg)
         await asyncio.wait({thread})
         self.watch.stop_pulse(task)
-        await self.failed(msg, headers, error, answered=final)
+        return await self.failed(msg, headers, error, answered=final)
 
     def is_final(self, msg: Msg, headers: dict[str, str]) -> bool:
         """Whether this failure ends the message: out of attempts, or a retry would come too late.
@@ -77,16 +81,17 @@ class Failures:
 
     async def failed(
         self, msg: Msg, headers: dict[str, str], error: BaseException, *, answered: bool = False
-    ) -> None:
+    ) -> JobOutcome:
         """A handler failed: retry later (nak with the retry delay), or give up for good.
 
         Giving up records a dead letter before the requester hears of it, so the handler
         never runs again for a request whose caller was told it failed.
         """
         self.stats.failed += 1
-        if self.is_final(msg, headers):
-            await self.dead_letters.give_up(msg, headers, error)
-            if not answered:
-                await self.replier.answer_error(msg, headers, error)
-        else:
+        if not self.is_final(msg, headers):
             await msg.nak(delay=self.actor.retry_delay_for(attempt(msg)))
+            return JobOutcome.RETRIED
+        recorded = await self.dead_letters.give_up(msg, headers, error)
+        if not answered:
+            await self.replier.answer_error(msg, headers, error)
+        return JobOutcome.DEAD_LETTERED if recorded else JobOutcome.RETRIED

@@ -12,6 +12,9 @@ from nats.aio.msg import Msg
 
 from ..actors import Actor
 from ..errors import SerializationError
+from ..observe import current as observing
+from ..observe.observer import JobObservation
+from ..observe.outcomes import JobOutcome
 from ..serializers import decode
 from ..wire import HEADER_DEADLINE, HEADER_DELAY, HEADER_REPLAY_FOR, parse_float
 from .capacity import Capacity
@@ -87,7 +90,7 @@ class JobRunner:
             if HEADER_DEADLINE in headers:
                 deadline = parse_float(headers[HEADER_DEADLINE])
                 if deadline is not None and (now := time.time()) > deadline:
-                    await self._drop_expired(msg, deadline, now)
+                    await self._drop_expired(msg, headers, deadline, now)
                     return
             if self.capacity.limit is None:
                 await self._handle(msg, headers)
@@ -102,7 +105,7 @@ class JobRunner:
         finally:
             self.capacity.busy -= 1
 
-    async def _drop_expired(self, msg: Msg, deadline: float, now: float) -> None:
+    async def _drop_expired(self, msg: Msg, headers: dict[str, str], deadline: float, now: float) -> None:
         """The requester gave up: ack without running it, and say why it came late (clocks or a
         backlog) at most every `EXPIRED_WARN_EVERY` seconds."""
         self.stats.expired += 1
@@ -120,8 +123,23 @@ class JobRunner:
             )
             self._expired_unwarned = 0
         await msg.ack()
+        if (observer := observing.observer) is not None:
+            observer.job(self.actor, msg, headers).settled(JobOutcome.EXPIRED)
 
     async def _handle(self, msg: Msg, headers: dict[str, str]) -> None:
+        observer = observing.observer
+        if observer is None:
+            await self._settle(msg, headers, None)
+            return
+        job = observer.job(self.actor, msg, headers)
+        outcome = JobOutcome.INTERRUPTED
+        try:
+            outcome = await self._settle(msg, headers, job)
+        finally:
+            job.settled(outcome)
+
+    async def _settle(self, msg: Msg, headers: dict[str, str], job: JobObservation | None) -> JobOutcome:
+        """Decode, run the handler, settle the message; how it ended (for the observer, if any)."""
         actor = self.actor
         try:
             payload = decode(
@@ -136,9 +154,11 @@ class JobRunner:
                 stream_seq(msg),
                 exc,
             )
-            await self.dead_letters.give_up(msg, headers, exc)
+            if job is not None:
+                job.failed(exc)
+            recorded = await self.dead_letters.give_up(msg, headers, exc)
             await self.replier.answer_error(msg, headers, exc)
-            return
+            return JobOutcome.TERMINATED if recorded else JobOutcome.RETRIED
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("Job started actor=%s seq=%s attempt=%s", actor.name, stream_seq(msg), attempt(msg))
         task = asyncio.current_task()
@@ -156,20 +176,25 @@ class JobRunner:
             if not self.watch.timed_out(task):
                 raise
             task.uncancel()
-            await self.failures.timed_out(task, msg, headers, thread)
-            return
+            if job is not None:
+                job.failed(self.failures.timeout_error())
+            return await self.failures.timed_out(task, msg, headers, thread)
         except HandBack as back:
             self.watch.stop_pulse(task)
             await msg.nak(delay=back.delay)
-            return
+            return JobOutcome.HANDED_BACK
         except GiveUp as give_up:
             self.watch.stop_pulse(task)
             self.stats.failed += 1
-            await self.dead_letters.give_up(msg, headers, give_up.cause)
+            if job is not None:
+                job.failed(give_up.cause)
+            recorded = await self.dead_letters.give_up(msg, headers, give_up.cause)
             await self.replier.answer_error(msg, headers, give_up.cause)
-            return
+            return JobOutcome.DEAD_LETTERED if recorded else JobOutcome.RETRIED
         except Exception as exc:
             self.watch.stop_pulse(task)
+            if job is not None:
+                job.failed(exc)
             logger.exception(
                 "Job failed actor=%s seq=%s attempt=%s retry_in=%ss",
                 actor.name,
@@ -177,8 +202,7 @@ class JobRunner:
                 attempt(msg),
                 actor.retry_delay_for(attempt(msg)),
             )
-            await self.failures.failed(msg, headers, exc)
-            return
+            return await self.failures.failed(msg, headers, exc)
         self.watch.stop_pulse(task)
         try:
             await msg.ack()
@@ -189,9 +213,10 @@ class JobRunner:
                 stream_seq(msg),
                 exc,
             )
-            return
+            return JobOutcome.INTERRUPTED
         self.stats.handled += 1
         if actor.event.has_response:
             await self.replier.answer(msg, headers, result)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("Job done actor=%s seq=%s", actor.name, stream_seq(msg))
+        return JobOutcome.ACKED

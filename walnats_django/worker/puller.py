@@ -17,6 +17,8 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
+from ..observe import current as observing
+
 logger = logging.getLogger("walnats_django.worker")
 
 PULL_EXPIRES = 5.0
@@ -62,6 +64,7 @@ class Puller:
         on_unavailable: Callable[[], None],
     ) -> None:
         self.nc = nc
+        self.consumer = consumer
         self.batch = batch
         self.no_wait = no_wait
         self._api = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}"
@@ -162,6 +165,8 @@ class Puller:
             self._heard_at = now  # heartbeats are due from now on
         self._pulls.append(_Pull(want, now + PULL_EXPIRES, heartbeat))
         await self.nc.publish(self._api, json.dumps(request).encode(), reply=self._inbox)
+        if observing.observer is not None:
+            observing.observer.pulled(self.consumer)
 
     async def _on_delivery(self, msg: Msg) -> None:
         self._heard_at = time.monotonic()

@@ -10,6 +10,7 @@ from nats.aio.msg import Msg
 
 from ..actors import Actor
 from ..errors import PayloadTooLarge, SerializationError
+from ..observe import current as observing
 from ..serializers import encode
 from ..wire import HEADER_ACTOR, HEADER_ERROR, HEADER_REPLY, accepts_errors, is_safe_reply
 from .messages import stream_seq
@@ -52,7 +53,8 @@ class Replier:
             )
             await self.answer_error(msg, headers, too_large)
             return
-        await self.nc.publish(reply, data)
+        # The job's trace context, when traced: the answer continues the trace.
+        await self.nc.publish(reply, data, headers=self._trace_headers())
 
     async def answer_error(self, msg: Msg, headers: dict[str, str], exc: BaseException) -> None:
         """Tell a requester that understands error answers why its request failed."""
@@ -62,11 +64,13 @@ class Replier:
         if reply is None:
             return
         text = str(exc) or type(exc).__name__
-        await self.nc.publish(
-            reply,
-            text.encode()[:MAX_ERROR_MESSAGE],
-            headers={HEADER_ERROR: type(exc).__name__, HEADER_ACTOR: self.actor.name},
-        )
+        headers = {**(self._trace_headers() or {}), HEADER_ERROR: type(exc).__name__}
+        headers[HEADER_ACTOR] = self.actor.name
+        await self.nc.publish(reply, text.encode()[:MAX_ERROR_MESSAGE], headers=headers)
+
+    @staticmethod
+    def _trace_headers() -> dict[str, str] | None:
+        return None if observing.observer is None else observing.observer.answer_headers()
 
     def _reply_subject(self, msg: Msg, headers: dict[str, str]) -> str | None:
         reply = headers.get(HEADER_REPLY)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -19,8 +20,9 @@ class SyncJobs:
         self._jobs: set[concurrent.futures.Future[Any]] = set()
 
     def run(self, handler: Callable[[Any], Any], payload: Any) -> asyncio.Future[Any]:
-        """Run `handler(payload)` in the pool; `running` counts it until it ends."""
-        job = self._executor.submit(_run_sync_job, handler, payload)
+        """Run `handler(payload)` in the pool, in a copy of the job's context (its trace span, as
+        `asyncio.to_thread` does); `running` counts it until it ends."""
+        job = self._executor.submit(contextvars.copy_context().run, _run_sync_job, handler, payload)
         self._jobs.add(job)
         job.add_done_callback(self._jobs.discard)
         return asyncio.wrap_future(job)

@@ -19,6 +19,7 @@ from ..client.pubacks import jetstream_disabled
 from ..conf import walnats_settings
 from ..errors import NatsUnavailable
 from ..names import actor_name_problem, event_name_problem, require_valid
+from ..observe import current as observing
 from ..servers import redact
 from .capacity import Capacity
 from .clock import ServerClock
@@ -126,6 +127,8 @@ class Worker:
 
     async def _reconnected(self) -> None:
         logger.info("Reconnected to NATS")
+        if observing.observer is not None:
+            observing.observer.reconnected()
         for loop in self._loops:
             loop.puller.reset()
             loop.wake.set()

@@ -27,6 +27,7 @@ from walnats_django.management.reloading import (
     is_reloader_child,
     project_app_dirs,
 )
+from walnats_django.observe import ExtraNotInstalled, MetricsServerError, configure
 from walnats_django.registry import registry
 from walnats_django.validation import positive_number_problem
 from walnats_django.worker import Worker
@@ -52,6 +53,30 @@ def positive_float(value: str) -> float:
     except ValueError:
         raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
     return _positive(number, integer=False)
+
+
+def port_number(value: str) -> int:
+    """argparse type: a TCP port, 0 (any free port) to 65535."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a port number") from None
+    if not 0 <= number <= 65535:
+        raise argparse.ArgumentTypeError(f"{number} is not a port number (0 to 65535; 0 picks a free port)")
+    return number
+
+
+def serve_metrics(addr: str, port: int) -> Callable[[], None]:
+    """Record metrics in this process and serve them; return the function that stops the server."""
+    try:
+        configure(metrics=True)
+        from walnats_django.metrics import serve_metrics
+
+        url, stop = serve_metrics(addr, port)
+    except (ExtraNotInstalled, MetricsServerError) as exc:
+        raise CommandError(f"--metrics-port: {exc}") from exc
+    logger.info("Serving metrics url=%s", url)
+    return stop
 
 
 def _positive(number: T, *, integer: bool) -> T:
@@ -179,6 +204,21 @@ class Command(BaseCommand):
             "(default: WALNATS['SHUTDOWN_TIMEOUT'], 30).",
         )
         parser.add_argument(
+            "--metrics-port",
+            type=port_number,
+            default=None,
+            metavar="PORT",
+            help="Serve this process's Prometheus metrics (jobs, durations, pulls, reconnects) on "
+            "http://ADDR:PORT/metrics; 0 picks a free port. Needs the metrics extra (prometheus-client).",
+        )
+        parser.add_argument(
+            "--metrics-addr",
+            default=None,
+            metavar="ADDR",
+            help="The address the metrics server listens on (default 127.0.0.1; 0.0.0.0 in a container "
+            "that Prometheus scrapes from outside).",
+        )
+        parser.add_argument(
             "--reload",
             action="store_true",
             help="Start a new worker process when a Python file changes (development, as runserver does); "
@@ -193,6 +233,8 @@ class Command(BaseCommand):
             )
         if options["queues"] and options["no_tasks"]:
             raise CommandError("--queue and --no-tasks contradict each other; drop one of them.")
+        if options["metrics_addr"] is not None and options["metrics_port"] is None:
+            raise CommandError("--metrics-addr needs --metrics-port (the port to serve metrics on).")
         log_to_console(options["verbosity"], sys.stderr)
         # Naming actors or queues runs just those; naming neither runs everything.
         run_actors = bool(options["actors"]) or not options["queues"]
@@ -220,6 +262,9 @@ class Command(BaseCommand):
             register=options["register"],
             shutdown_timeout=options["shutdown_timeout"],
         )
+        stop_metrics = None
+        if options["metrics_port"] is not None:
+            stop_metrics = serve_metrics(options["metrics_addr"] or "127.0.0.1", options["metrics_port"])
         # Django, the registry and the handlers are loaded for good: keep them out of every
         # garbage collection the message traffic triggers.
         gc.collect()
@@ -235,6 +280,9 @@ class Command(BaseCommand):
             ImproperlyConfigured,
         ) as exc:
             raise CommandError(str(exc)) from exc
+        finally:
+            if stop_metrics is not None:
+                stop_metrics()
         exit_code = self.reloading.exit_code if self.reloading else 0
         stuck = worker.sync_jobs.running + (task_threads() if task_actors else 0)
         if stuck:

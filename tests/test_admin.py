@@ -28,7 +28,8 @@ from walnats_django import Actor, Event, Limits, registry
 from walnats_django.admin import NOT_CREATED, scrub
 from walnats_django.client import close_connection, get_connection
 from walnats_django.introspection import ConsumerStats, StreamStats, consumer_stats, stream_stats
-from walnats_django.jetstream import ensure_consumer, ensure_stream
+from walnats_django.admin.drift import APPLIED_AT_START, SERVER_ONLY
+from walnats_django.jetstream import consumer_config, ensure_consumer, ensure_stream, stream_config
 from walnats_django.servers import redact
 from walnats_django.sync import run_sync
 from walnats_django.testing import NatsServer, free_port
@@ -129,30 +130,46 @@ def jetstream_state(nats_server: NatsServer, fresh_connection: None, admin_event
     run_sync(clean())
 
 
-def actor_row(content: str, name: str) -> str:
-    match = re.search(rf'<tr class="actor" data-actor="{re.escape(name)}">(.*?)</tr>', content, re.S)
-    assert match, f"no row for actor {name!r}"
+def event_row(content: str, event: Event[Any, Any]) -> str:
+    """The overview's row of `event`."""
+    match = re.search(
+        rf'<tr class="event" data-event="{re.escape(event.name)}"[^>]*>(.*?)</tr>', content, re.S
+    )
+    assert match, f"no row for event {event.name!r}"
     return match.group(1)
 
 
-def event_block(content: str, event: Event[Any, Any]) -> str:
-    start = content.index(f'id="event-{event.stream_name}"')
-    end = content.find('class="module walnats-event"', start)
-    return content[start:] if end < 0 else content[start:end]
+def actor_row(content: str, name: str, css_class: str = "actor") -> str:
+    match = re.search(rf'<tr class="{css_class}" data-actor="{re.escape(name)}">(.*?)</tr>', content, re.S)
+    assert match, f"no {css_class} row for actor {name!r}"
+    return match.group(1)
+
+
+def setting_row(content: str, label: str) -> str:
+    match = re.search(
+        rf'<tr class="setting[^"]*" data-setting="{re.escape(label)}">(.*?)</tr>', content, re.S
+    )
+    assert match, f"no setting {label!r}"
+    return match.group(0)
 
 
 def number(html: str, css_class: str) -> int:
-    match = re.search(rf'class="[^"]*\b{css_class}\b[^"]*"[^>]*>\s*(\d+)\s*<', html)
+    match = re.search(rf'class="[^"]*\b{css_class}\b[^"]*"[^>]*>\s*(?:<a [^>]*>)?(\d+)\s*<', html)
     assert match, f"no {css_class} number in {html!r}"
     return int(match.group(1))
 
 
+def detail_url(event: Event[Any, Any]) -> str:
+    return f"{URL}event/{event.name}/"
+
+
 def test_url_is_the_model_changelist() -> None:
     assert reverse("admin:walnats_django_registeredevent_changelist") == URL
+    assert reverse("admin:walnats_django_registeredevent_detail", args=[STATS.name]) == detail_url(STATS)
 
 
 @pytest.mark.usefixtures("jetstream_state")
-def test_staff_sees_every_event_actor_and_live_numbers(admin_client: Client, nats_server: NatsServer) -> None:
+def test_overview_has_a_row_per_event_with_live_sums(admin_client: Client, nats_server: NatsServer) -> None:
     response = admin_client.get(URL)
     assert response.status_code == 200
     content = response.content.decode()
@@ -161,58 +178,115 @@ def test_staff_sees_every_event_actor_and_live_numbers(admin_client: Client, nat
     assert "unreachable" not in content
 
     for event in registry.events:
-        block = event_block(content, event)
-        assert f"<caption>{escape(event.name)}</caption>" in block
-        assert f"<code>{escape(event.subject)}</code>" in block
-        assert f"<code>{escape(event.stream_name)}</code>" in block
+        row = event_row(content, event)
+        assert f'href="{escape(detail_url(event))}"' in row
+        assert f"<code>{escape(event.subject)}</code>" in row
         for actor in registry.actors_for(event):
-            row = actor_row(block, actor.name)
-            assert escape(actor.describe_handler()) in row
+            assert f'data-actor="{escape(actor.name)}"' in row
     assert {a.name for a in registry.actors} <= set(re.findall(r'data-actor="([^"]+)"', content))
 
-    stats = event_block(content, STATS)
+    stats = event_row(content, STATS)
     assert "Admin test: a stream with a consumer." in stats
-    assert "<code>str</code>" in stats
-    assert "none (emit only)" in stats
-    assert number(stats, "stream-messages") == 2
-    assert number(stats, "stream-consumers") == 1
-    row = actor_row(stats, "admin-stats")
-    assert "tests.test_admin.handle_stats" in row
-    assert "Counts nothing." in row
-    cells = re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
-    assert cells[1:7] == ["3 s", "7", "50", "4", "9 s", "0.25, 1 s"]
-    assert number(row, "num-pending") == 2
-    assert number(row, "num-ack-pending") == 0
-    assert number(row, "num-redelivered") == 0
-    assert number(row, "num-waiting") == 0
+    assert '<code title="str">str</code>' in stats
+    assert "no answer" in stats
+    assert '<span class="actor-count">1 actor</span>' in stats
+    assert number(stats, "backlog") == 2
+    assert number(stats, "in-progress") == 0
+    assert number(stats, "redelivered") == 0
+    assert number(stats, "dead-letters") == 0
+    assert number(stats, "replicas") == 1
+    assert "orphan" not in stats
 
-    unborn = event_block(content, UNBORN)
-    assert "<code>int</code>" in unborn
-    assert "<code>str</code>" in unborn
-    assert "Max age: 172800 s (2 days)" in unborn
-    assert "Max messages: 10" in unborn
-    assert "Max bytes: unlimited" in unborn
-    assert unborn.count(NOT_CREATED) == 3  # the stream, its placement and the actor's consumer
-    assert "not created yet (run manage.py runactors)" in unborn
+    unborn = event_row(content, UNBORN)
+    assert '<code title="int">int</code> &rarr;' in unborn
+    assert '<code title="str">str</code>' in unborn
+    assert NOT_CREATED in unborn  # no stream: no numbers
 
-    half = event_block(content, HALF)
-    assert number(half, "stream-messages") == 0
-    assert number(half, "stream-consumers") == 0
-    assert NOT_CREATED in actor_row(half, "admin-half")
+    half = event_row(content, HALF)
+    assert number(half, "backlog") == 0
+    assert "(no consumer)" in half
 
-    events = response.context["events"]
-    by_name = {row.event.name: row for row in events}
-    stream = by_name[STATS.name].stream
+    rows = {row.event.name: row for row in response.context["events"]}
+    stream = rows[STATS.name].stream
     assert stream == StreamStats(
         messages=2, bytes=stream.bytes, consumers=1, storage="file", replicas=1, leader=stream.leader
     )
     assert stream.leader, "a single node leads its streams too"
     assert stream.followers == ()
-    stats = event_block(content, STATS)
-    assert "file</span> storage" in stats
-    assert number(stats, "stream-replicas") == 1
-    assert by_name[STATS.name].actors[0].consumer == ConsumerStats(2, 0, 0, 0)
-    assert by_name[UNBORN.name].stream is None
+    consumer = rows[STATS.name].actors[0].consumer
+    assert consumer is not None
+    assert consumer == ConsumerStats(2, 0, 0, 0, last_delivery=consumer.last_delivery)
+    assert rows[UNBORN.name].stream is None
+
+
+@pytest.mark.usefixtures("jetstream_state")
+def test_event_page_shows_configuration_actors_and_live_numbers(admin_client: Client) -> None:
+    response = admin_client.get(detail_url(STATS))
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert "Admin test: a stream with a consumer." in content
+    assert "<code>test-admin-stats</code>" in content
+    assert number(content, "stream-messages") == 2
+    assert number(content, "stream-consumers") == 1
+    assert "(1 actor)" in content
+    assert "file</span> storage" in content
+    assert number(content, "stream-replicas") == 1
+
+    live = actor_row(content, "admin-stats")
+    assert "Counts nothing." in live
+    assert number(live, "num-pending") == 2
+    assert number(live, "num-ack-pending") == 0
+    assert number(live, "num-redelivered") == 0
+    assert number(live, "num-waiting") == 0
+    assert "never" in live  # nothing was delivered yet
+    settings = actor_row(content, "admin-stats", "actor-settings")
+    assert "tests.test_admin.handle_stats" in settings
+    cells = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", settings, re.S)]
+    assert cells == ["tests.test_admin.handle_stats", "3 s", "7", "50", "4", "9 s", "0.25, 1 s"]
+
+    assert "Subjects" in setting_row(content, "Subjects")
+    retention = setting_row(content, "Retention")
+    assert retention.count("interest") == 2
+    assert "drift" not in retention
+    assert 'id="drift-warning"' not in content  # made as the code says: code and server agree
+    assert "drift" not in actor_row(content, "admin-stats", "actor-settings")
+
+
+@pytest.mark.usefixtures("fresh_connection", "admin_events", "nats_server")
+def test_event_page_shows_drift_between_code_and_server(admin_client: Client) -> None:
+    async def prepare() -> None:
+        await _delete_stream(UNBORN.stream_name)
+        conn = await get_connection(2)
+        # Made by hand: messages=5 where the code says 10, max_bytes the code does not name.
+        config = stream_config(UNBORN)
+        config.max_msgs, config.max_bytes = 5, 4096
+        await conn.js.add_stream(config)
+        await conn.js.add_consumer(
+            UNBORN.stream_name, consumer_config(UNBORN_ACTOR).evolve(ack_wait=30, max_ack_pending=7)
+        )
+
+    run_sync(prepare())
+    try:
+        content = admin_client.get(detail_url(UNBORN)).content.decode()
+        overview = event_row(admin_client.get(URL).content.decode(), UNBORN)
+    finally:
+        run_sync(_delete_stream(UNBORN.stream_name))
+    messages = setting_row(content, "Max messages")
+    assert 'class="setting drift"' in messages
+    assert '<td class="code-value">10</td>' in messages
+    assert "5" in messages
+    assert escape(APPLIED_AT_START) in messages
+    max_bytes = setting_row(content, "Max bytes")
+    assert 'class="setting server-only"' in max_bytes
+    assert "unlimited" in max_bytes and "4,096 bytes" in max_bytes
+    assert escape(SERVER_ONLY) in max_bytes
+    assert "172,800 s (2 days)" in setting_row(content, "Max age")
+    assert 'class="setting"' in setting_row(content, "Max age")
+    settings = actor_row(content, "admin-unborn", "actor-settings")
+    assert "server: 30 s" in settings
+    assert "server: 7" in settings
+    assert "3 settings differ between the code and the server" in content
+    assert "3 settings differ from the server" in overview
 
 
 @pytest.mark.usefixtures("nats_server", "fresh_connection", "admin_events")
@@ -243,11 +317,18 @@ def test_nats_down_renders_quickly_and_says_so(admin_client: Client, settings: S
     assert "s3cr3t-pw" not in content
     assert "alice" not in content
     for event in registry.events:
-        assert f"<caption>{escape(event.name)}</caption>" in content
+        assert "unknown" in event_row(content, event)
     for actor in registry.actors:
         assert f'data-actor="{escape(actor.name)}"' in content
     assert NOT_CREATED not in content  # unknown, not "missing"
     assert "Live numbers from NATS" not in content
+    detail = admin_client.get(detail_url(STATS))
+    assert detail.status_code == 200
+    page = detail.content.decode()
+    assert "NATS is unreachable" in page
+    assert "s3cr3t-pw" not in page
+    assert '<td class="code-value">test.admin-stats</td>' in page  # the code's side is still shown
+    assert NOT_CREATED not in page
 
 
 @pytest.mark.usefixtures("fresh_connection")
@@ -291,11 +372,18 @@ def test_any_staff_member_sees_the_page(
     assert f'href="{URL}"' in client.get("/admin/").content.decode()
 
 
-def test_only_a_view_permission_exists() -> None:
+def test_each_action_has_its_own_permission() -> None:
     codenames = set(
         Permission.objects.filter(content_type__app_label="walnats_django").values_list("codename", flat=True)
     )
-    assert codenames == {"view_registeredevent"}
+    assert codenames == {
+        "view_registeredevent",
+        "send_test_message",
+        "delete_orphan_consumer",
+        "view_deadletter",
+        "replay_deadletter",
+        "purge_deadletter",
+    }
 
 
 def test_admin_index_lists_the_page(admin_client: Client) -> None:
@@ -312,12 +400,15 @@ def test_admin_index_lists_the_page(admin_client: Client) -> None:
 def test_page_is_get_only_and_has_no_object_views(admin_client: Client, settings: SettingsWrapper) -> None:
     settings.WALNATS = {"SERVERS": [f"nats://127.0.0.1:{free_port()}"]}
     assert admin_client.post(URL).status_code == 405
-    for suffix in ("add/", "1/change/", "1/delete/", "1/history/", "1/"):
+    assert admin_client.post(detail_url(STATS)).status_code == 405
+    for suffix in ("add/", "1/change/", "1/delete/", "1/history/", "1/", "event/no.such-event/"):
         assert admin_client.get(URL + suffix).status_code == 404, suffix
 
 
 def test_no_table_is_created_or_needed() -> None:
-    assert "walnats_django_registeredevent" not in connection.introspection.table_names()
+    tables = connection.introspection.table_names()
+    assert "walnats_django_registeredevent" not in tables
+    assert "walnats_django_deadletter" not in tables
     call_command("makemigrations", "walnats_django", check=True, dry_run=True, verbosity=0)
 
 
@@ -361,7 +452,9 @@ async def test_introspection_functions() -> None:
     stream = await stream_stats(conn.js, STATS)
     assert stream is not None
     assert (stream.messages, stream.consumers) == (2, 1)
-    assert await consumer_stats(conn.js, STATS_ACTOR) == ConsumerStats(2, 0, 0, 0)
+    consumer = await consumer_stats(conn.js, STATS_ACTOR)
+    assert consumer == ConsumerStats(2, 0, 0, 0)
+    assert consumer is not None and consumer.last_delivery is None
     assert await stream_stats(conn.js, UNBORN) is None
     assert await consumer_stats(conn.js, UNBORN_ACTOR) is None
     assert await consumer_stats(conn.js, HALF_ACTOR) is None

@@ -544,7 +544,7 @@ def test_url_names() -> None:
     )
 
 
-def test_without_django_tasks_the_admin_has_only_registered_events() -> None:
+def test_without_django_tasks_the_admin_has_only_registered_events_and_dead_letters() -> None:
     """A project without the Tasks framework (django-tasks not installed) loads the admin as before."""
     code = """
 import sys
@@ -562,4 +562,4 @@ print(sorted(m._meta.model_name for m in admin.site._registry if m._meta.app_lab
 """
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "['registeredevent']"
+    assert done.stdout.strip() == "['deadletter', 'registeredevent']"

@@ -6,6 +6,7 @@ dead letter, and can be listed, shown, replayed (to the one actor that failed) a
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import dataclasses
 import datetime
@@ -86,6 +87,11 @@ class DeadLetter:
     @property
     def truncated(self) -> bool:
         return len(self.payload) < self.payload_size
+
+    @property
+    def error_type(self) -> str:
+        """The exception's class name (the text before the first colon of `error`)."""
+        return self.error.split(":", 1)[0].strip() or "?"
 
     def to_message(self, max_payload: int) -> tuple[dict[str, str], bytes]:
         """Headers (metadata, original headers) and body (the payload, cut to fit max_payload).
@@ -213,6 +219,86 @@ async def list_all(
             letters.append(letter)
         seq += 1
     return letters
+
+
+@dataclasses.dataclass(frozen=True)
+class Page:
+    """Dead letters newest first, from a bounded window of the stream."""
+
+    letters: list[DeadLetter]
+    older: int | None
+    """Pass as `before` for the next (older) page; None when the stream has nothing older."""
+    total: int
+    """Dead letters in the stream, all of them."""
+
+
+READ_AT_ONCE = 50
+"""Dead letters fetched concurrently while scanning."""
+
+
+async def newest(
+    js: JetStreamContext,
+    *,
+    event: str | None = None,
+    actor: str | None = None,
+    error_type: str | None = None,
+    before: int | None = None,
+    limit: int = 50,
+    scan: int = 500,
+) -> Page:
+    """Up to `limit` dead letters, newest first, matching the filters, with sequences below `before`.
+
+    Reads at most `scan` sequences, so a page stays fast however many letters the stream keeps.
+    """
+    try:
+        info = await js.stream_info(STREAM)
+    except NotFoundError:
+        return Page([], None, 0)
+    low = max(info.state.first_seq, 1)
+    seq = info.state.last_seq if before is None else min(before - 1, info.state.last_seq)
+    letters: list[DeadLetter] = []
+    budget = scan
+    while seq >= low and budget > 0 and len(letters) < limit:
+        batch = range(seq, seq - min(READ_AT_ONCE, budget, seq - low + 1), -1)
+        budget -= len(batch)
+        found = await asyncio.gather(*(_get_or_none(js, s) for s in batch))
+        seq = batch[-1] - 1
+        for letter in found:
+            if letter is not None and _matches(letter, event, actor, error_type):
+                letters.append(letter)
+                if len(letters) == limit:
+                    seq = letter.seq - 1
+                    break
+    return Page(letters, seq + 1 if seq >= low else None, int(info.state.messages))
+
+
+def _matches(letter: DeadLetter, event: str | None, actor: str | None, error_type: str | None) -> bool:
+    return (
+        (event is None or letter.event == event)
+        and (actor is None or letter.actor == actor)
+        and (error_type is None or letter.error_type == error_type)
+    )
+
+
+async def _get_or_none(js: JetStreamContext, seq: int) -> DeadLetter | None:
+    try:
+        return await get(js, seq)
+    except DeadLetterError:  # deleted (replayed or purged) since
+        return None
+
+
+async def counts(js: JetStreamContext) -> dict[tuple[str, str], int]:
+    """(stream, actor) -> dead letters, from the stream's subject counts: no letter is read."""
+    try:
+        info = await js.stream_info(STREAM, subjects_filter=f"{SUBJECT_PREFIX}.>")
+    except NotFoundError:
+        return {}
+    found: dict[tuple[str, str], int] = {}
+    for subject, count in (info.state.subjects or {}).items():
+        _, _, rest = subject.partition(".")
+        stream, _, actor = rest.partition(".")
+        found[(stream, actor)] = found.get((stream, actor), 0) + count
+    return found
 
 
 async def replay(js: JetStreamContext, letter: DeadLetter) -> int:

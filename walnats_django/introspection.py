@@ -1,4 +1,4 @@
-"""Live JetStream numbers for registered events and actors (used by the admin page).
+"""Live JetStream numbers for registered events and actors (used by the admin and `manage.py orphans`).
 
 Every function takes a nats-py `JetStreamContext`; a stream or consumer that does not exist
 yet is `None`, any other failure (timeout, JetStream disabled) is raised to the caller.
@@ -9,14 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Iterable, Sequence
+import datetime
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from nats.js import JetStreamContext
+from nats.js.api import ConsumerConfig, ConsumerInfo, StreamConfig
 from nats.js.errors import NotFoundError
 
+from . import deadletters
 from .actors import Actor
 from .events import Event
+
+CONSUMER_PAGE = 256
+"""Consumers JetStream lists per `CONSUMER.LIST` answer."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,11 +56,13 @@ class StreamStats:
     """The server leading the stream (None while a leader is elected)."""
     followers: tuple[ReplicaState, ...] = ()
     """The other copies (none on a single node)."""
+    config: StreamConfig | None = dataclasses.field(default=None, compare=False, repr=False)
+    """The stream's configuration on the server (compared with the code's on the event's admin page)."""
 
 
 @dataclasses.dataclass(frozen=True)
 class ConsumerStats:
-    """The state of an actor's durable consumer."""
+    """The state of a durable consumer (an actor's, or an orphan's)."""
 
     num_pending: int
     """Messages in the stream this consumer has not been given yet."""
@@ -64,15 +72,55 @@ class ConsumerStats:
     """Messages given more than once and not acknowledged yet."""
     num_waiting: int
     """Open pull requests (roughly: idle worker slots asking for work)."""
+    last_delivery: datetime.datetime | None = None
+    """When the consumer last delivered a message (None: never)."""
+    config: ConsumerConfig | None = dataclasses.field(default=None, compare=False, repr=False)
+    """The consumer's configuration on the server."""
+
+    @classmethod
+    def from_info(cls, info: ConsumerInfo) -> ConsumerStats:
+        delivered = info.delivered
+        return cls(
+            num_pending=info.num_pending or 0,
+            num_ack_pending=info.num_ack_pending or 0,
+            num_redelivered=info.num_redelivered or 0,
+            num_waiting=info.num_waiting or 0,
+            last_delivery=delivered.last_active if delivered is not None else None,
+            config=info.config,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class OrphanConsumer:
+    """A durable consumer on an event's stream that no registered actor of the event owns.
+
+    On an interest stream it keeps every message until it acknowledges it, so a consumer left by a
+    removed or renamed actor fills the stream until the event's limits reject new messages.
+    """
+
+    event: str
+    stream: str
+    name: str
+    stats: ConsumerStats
+    created: datetime.datetime | None = None
+    description: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
 class EventStats:
-    """An event's stream and its actors' consumers; `None` means "not created yet"."""
+    """An event's stream, its actors' consumers, orphans and dead letters; `None` means "not created yet"."""
 
     stream: StreamStats | None
     consumers: dict[str, ConsumerStats | None]
     """Actor name -> its consumer's state."""
+    orphans: tuple[OrphanConsumer, ...] = ()
+    """Durable consumers on the stream that belong to no registered actor of the event."""
+    dead_letters: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    """Consumer (actor) name -> dead letters it left; see `deadletters.counts`."""
+
+    @property
+    def dead_letter_total(self) -> int:
+        return sum(self.dead_letters.values())
 
 
 async def stream_stats(js: JetStreamContext, event: Event[Any, Any]) -> StreamStats | None:
@@ -100,6 +148,7 @@ async def stream_stats(js: JetStreamContext, event: Event[Any, Any]) -> StreamSt
         replicas=config.num_replicas or 1,
         leader=cluster.leader if cluster is not None else None,
         followers=followers,
+        config=config,
     )
 
 
@@ -109,27 +158,67 @@ async def consumer_stats(js: JetStreamContext, actor: Actor[Any, Any]) -> Consum
         info = await js.consumer_info(actor.event.stream_name, actor.name)
     except NotFoundError:
         return None
-    return ConsumerStats(
-        num_pending=info.num_pending or 0,
-        num_ack_pending=info.num_ack_pending or 0,
-        num_redelivered=info.num_redelivered or 0,
-        num_waiting=info.num_waiting or 0,
+    return ConsumerStats.from_info(info)
+
+
+async def stream_consumers(js: JetStreamContext, stream: str) -> list[ConsumerInfo] | None:
+    """Every consumer of `stream` (as many pages as JetStream needs); `None` when the stream does not exist."""
+    found: list[ConsumerInfo] = []
+    while True:
+        try:
+            page = await js.consumers_info(stream, offset=len(found) or None)
+        except NotFoundError:
+            return None
+        found.extend(page)
+        if len(page) < CONSUMER_PAGE:
+            return found
+
+
+def orphans_among(
+    event: Event[Any, Any], actors: Sequence[Actor[Any, Any]], consumers: Iterable[ConsumerInfo]
+) -> tuple[OrphanConsumer, ...]:
+    """The durable consumers whose name is no actor's; ephemeral ones go away on their own."""
+    owned = {actor.name for actor in actors}
+    return tuple(
+        OrphanConsumer(
+            event=event.name,
+            stream=event.stream_name,
+            name=info.name,
+            stats=ConsumerStats.from_info(info),
+            created=info.created,
+            description=info.config.description,
+        )
+        for info in sorted(consumers, key=lambda info: info.name)
+        if info.config.durable_name and info.name not in owned
     )
 
 
 async def event_stats(
-    js: JetStreamContext, event: Event[Any, Any], actors: Sequence[Actor[Any, Any]]
+    js: JetStreamContext,
+    event: Event[Any, Any],
+    actors: Sequence[Actor[Any, Any]],
+    dead_letters: Mapping[tuple[str, str], int] | None = None,
 ) -> EventStats:
-    """The stream of `event` and the consumers of `actors`, looked up concurrently."""
-    stream, consumers = await asyncio.gather(
-        stream_stats(js, event), asyncio.gather(*(consumer_stats(js, actor) for actor in actors))
-    )
+    """The stream of `event`, every consumer on it (one listing) and, from `dead_letters`
+    (`deadletters.counts`), the dead letters of its consumers."""
+    stream, consumers = await asyncio.gather(stream_stats(js, event), stream_consumers(js, event.stream_name))
     # Without a stream there is no consumer, whatever a racing lookup said.
+    listed = {info.name: info for info in consumers or []} if stream is not None else {}
     by_actor = {
-        actor.name: found if stream is not None else None
-        for actor, found in zip(actors, consumers, strict=True)
+        actor.name: ConsumerStats.from_info(listed[actor.name]) if actor.name in listed else None
+        for actor in actors
     }
-    return EventStats(stream=stream, consumers=by_actor)
+    letters = {
+        consumer: count
+        for (stream_name, consumer), count in (dead_letters or {}).items()
+        if stream_name == event.stream_name
+    }
+    return EventStats(
+        stream=stream,
+        consumers=by_actor,
+        orphans=orphans_among(event, actors, listed.values()),
+        dead_letters=letters,
+    )
 
 
 async def all_event_stats(
@@ -137,5 +226,6 @@ async def all_event_stats(
 ) -> dict[str, EventStats]:
     """`event_stats` for each (event, actors) pair, concurrently; keyed by event name."""
     pairs = list(events)
-    results = await asyncio.gather(*(event_stats(js, event, actors) for event, actors in pairs))
+    counts = await deadletters.counts(js)
+    results = await asyncio.gather(*(event_stats(js, event, actors, counts) for event, actors in pairs))
     return {event.name: stats for (event, _), stats in zip(pairs, results, strict=True)}

@@ -21,7 +21,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 from nats.js import JetStreamContext
 
-from ..admin import NOT_CREATED, Live, scrub
+from ..admin.live import NOT_CREATED, Live, scrub
 from ..client import get_connection
 from ..client.pubacks import jetstream_disabled
 from ..conf import walnats_settings

@@ -127,11 +127,11 @@ def expected_words() -> int:
 def check(result: Any, expected: int) -> None:
     from walnats_django.tasks.compat import TaskResultStatus
 
-    if result.status != TaskResultStatus.SUCCESSFUL or result.return_value != expected:
-        raise RuntimeError(
-            f"task {result.id} is {result.status} with {result.return_value!r}, expected {expected}; "
-            f"errors: {[e.traceback for e in result.errors]}"
-        )
+    if result.status != TaskResultStatus.SUCCESSFUL:
+        errors = "\n".join(e.traceback for e in result.errors)
+        raise RuntimeError(f"task {result.id} is {result.status}, not SUCCESSFUL; errors:\n{errors}")
+    if result.return_value != expected:
+        raise RuntimeError(f"task {result.id} returned {result.return_value!r}, not {expected}")
 
 
 def waiting_call(task: Any) -> Call:

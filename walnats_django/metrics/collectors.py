@@ -6,12 +6,12 @@ import dataclasses
 import functools
 
 from ..observe.errors import ExtraNotInstalled
-from ..observe.setup import METRICS_EXTRA
+from ..observe.setup import METRICS_MISSING
 
 try:
     from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 except ModuleNotFoundError as exc:  # pragma: no cover - exercised in a subprocess without it
-    raise ExtraNotInstalled(f"walnats_django.metrics needs prometheus-client, and {METRICS_EXTRA}") from exc
+    raise ExtraNotInstalled(METRICS_MISSING) from exc
 
 DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 """Seconds: from a sub-millisecond request on a local server to a five-minute job."""

@@ -20,7 +20,7 @@ def check_metrics(value: object) -> list[CheckMessage]:
     if value and not installed("prometheus_client"):
         return [
             Error(
-                f"WALNATS['METRICS'] is True but {METRICS_EXTRA}",
+                f"WALNATS['METRICS'] is True but prometheus-client is not installed: {METRICS_EXTRA}.",
                 hint="Or set WALNATS['METRICS'] to False.",
                 id="walnats_django.E019",
             )
@@ -41,7 +41,7 @@ def check_tracing(value: object) -> list[CheckMessage]:
     if value and not installed("opentelemetry.trace"):
         return [
             Error(
-                f"WALNATS['TRACING'] is True but {TRACING_EXTRA}",
+                f"WALNATS['TRACING'] is True but opentelemetry-api is not installed: {TRACING_EXTRA}.",
                 hint="Or leave WALNATS['TRACING'] at None to trace only when it is installed.",
                 id="walnats_django.E020",
             )

@@ -17,8 +17,9 @@ from .observer import Observer, combine
 
 logger = logging.getLogger("walnats_django.observe")
 
-METRICS_EXTRA = "prometheus-client is not installed: pip install 'walnats-django[metrics]'."
-TRACING_EXTRA = "opentelemetry-api is not installed: pip install 'walnats-django[otel]'."
+METRICS_EXTRA = "pip install 'walnats-django[metrics]'"
+TRACING_EXTRA = "pip install 'walnats-django[otel]'"
+METRICS_MISSING = f"Metrics need prometheus-client, which is not installed: {METRICS_EXTRA}."
 
 
 def installed(module: str) -> bool:
@@ -45,16 +46,23 @@ def configure(*, metrics: bool = False) -> Observer | None:
 
             observers.append(TracingObserver())
         elif tracing:
-            logger.warning("WALNATS['TRACING'] is True but %s No traces are sent.", TRACING_EXTRA)
+            logger.warning(
+                "WALNATS['TRACING'] is True but opentelemetry-api is not installed (%s); no spans are made.",
+                TRACING_EXTRA,
+            )
     if metrics or walnats_settings.METRICS:
         if installed("prometheus_client"):
             from ..metrics.observer import MetricsObserver
 
             observers.append(MetricsObserver())
         elif metrics:
-            raise ExtraNotInstalled(f"Metrics need prometheus-client, and {METRICS_EXTRA}")
+            raise ExtraNotInstalled(METRICS_MISSING)
         else:
-            logger.warning("WALNATS['METRICS'] is True but %s No metrics are recorded.", METRICS_EXTRA)
+            logger.warning(
+                "WALNATS['METRICS'] is True but prometheus-client is not installed (%s); "
+                "no metrics are recorded.",
+                METRICS_EXTRA,
+            )
     observer = combine(observers)
     current.use(observer)
     return observer

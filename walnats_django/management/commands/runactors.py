@@ -67,14 +67,14 @@ def port_number(value: str) -> int:
 
 
 def serve_metrics(addr: str, port: int) -> Callable[[], None]:
-    """Record metrics in this process and serve them; return the function that stops the server."""
+    """Serve this process's metrics and record them; return the function that stops the server."""
     try:
-        configure(metrics=True)
         from walnats_django.metrics import serve_metrics
 
         url, stop = serve_metrics(addr, port)
     except (ExtraNotInstalled, MetricsServerError) as exc:
         raise CommandError(f"--metrics-port: {exc}") from exc
+    configure(metrics=True)
     logger.info("Serving metrics url=%s", url)
     return stop
 

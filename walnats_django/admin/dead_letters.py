@@ -27,9 +27,10 @@ from django.utils.text import capfirst
 from nats.js import JetStreamContext
 
 from .. import deadletters
-from ..errors import DeadLetterError
+from ..errors import DeadLetterError, SerializationError
 from ..models import DeadLetter as DeadLetterModel
 from ..registry import registry
+from ..serializers import decode
 from . import audit
 from .formatting import ago, count, size
 from .live import LivePages, scrub
@@ -63,6 +64,12 @@ class LetterView:
     """When it failed, as "3 minutes ago"."""
 
     @property
+    def error_message(self) -> str:
+        """The error without its leading exception class (shown apart)."""
+        kind, _, rest = self.letter.error.partition(":")
+        return rest.strip() if rest and kind.strip() == self.letter.error_type else self.letter.error
+
+    @property
     def preview(self) -> str:
         flat = " ".join(self.payload_text.split())
         return flat if len(flat) <= PREVIEW else flat[: PREVIEW - 1] + "…"
@@ -92,10 +99,10 @@ def view_of(letter: deadletters.DeadLetter) -> LetterView:
         decodes = f"event {letter.event!r} is not registered here"
     else:
         try:
-            event.payload_serializer.decode(raw)
+            decode(event.payload_serializer, event.schema, raw, "the payload")
             decodes = None
-        except Exception as exc:  # noqa: BLE001 - any serializer failure is what the page reports
-            decodes = f"{type(exc).__name__}: {exc}"
+        except SerializationError as exc:
+            decodes = str(exc)
     when = parse_datetime(letter.failed_at) if letter.failed_at else None
     return LetterView(letter, text, kind, decodes, ago(when, timezone.now()) if when else "?")
 

@@ -11,7 +11,7 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 
-from ..errors import SerializationError, WalnatsError
+from ..errors import SerializationError
 from ..events import Event
 from ..publisher import emit_sync, request_sync
 from ..registry import registry
@@ -52,6 +52,8 @@ def payload_from_json(event: Event[Any, Any], text: str) -> Any:
 
 class TestMessageForm(forms.Form):
     """Event, mode, JSON payload and (for requests) a timeout; `clean()` builds the typed payload."""
+
+    __test__ = False  # not a pytest test class, whatever its name
 
     event = forms.ChoiceField()
     mode = forms.ChoiceField(
@@ -130,9 +132,7 @@ def send(event: Event[Any, Any], message: Any, mode: str, timeout: float | None)
             answer = request_sync(event, message, timeout=timeout)
         else:
             emit_sync(event, message, wait=True)
-    except WalnatsError as exc:
-        return _failed(event, mode, started, exc)
-    except Exception as exc:  # noqa: BLE001 - shown on the page: the operator is testing exactly this
+    except Exception as exc:  # noqa: BLE001 - a WalnatsError mostly; shown: the operator is testing this
         return _failed(event, mode, started, exc)
     elapsed = (time.perf_counter() - started) * 1000
     if mode != "request":

@@ -33,7 +33,7 @@ GREET: Event[str, str] = Event("test.admin-greet", str, description="Admin tests
 JOB: Event[str, None] = Event("test.admin-job", str, description="Admin tests: fails while switched off.")
 LIMITED: Event[int, None] = Event("test.admin-limited", int, limits=Limits(messages=20))
 
-GREET_ACTOR = Actor("admin-greet", GREET, greet, description="Answers Hello.")
+GREET_ACTOR = Actor("admin-greet", GREET, greet, description="Answers Hello.", max_attempts=1)
 JOB_ACTOR = Actor("admin-job", JOB, job, max_attempts=1)
 KEEP_ACTOR = Actor("admin-keep", LIMITED, keep)
 

@@ -11,6 +11,9 @@ from __future__ import annotations
 import asyncio
 import datetime
 import socket
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 from collections.abc import Iterator
@@ -26,7 +29,7 @@ from django_tasks.exceptions import TaskResultDoesNotExist
 from django_tasks.signals import task_enqueued, task_finished, task_started
 
 import walnats_django
-from tests.helpers import StartWorker, WorkerProcess
+from tests.helpers import ROOT, StartWorker, WorkerProcess
 from tests.test_inline_modes import attempted, listener  # noqa: F401 - the fixture
 from tests.testapp.inline_tasks import add_group, add_group_then_fail, add_later, notify, repeat
 from tests.testapp.tasks import (
@@ -438,6 +441,36 @@ def test_a_handler_that_gives_up_leaves_a_dead_letter_and_no_error_to_raise() ->
     [dead] = bus.dead_letters
     assert dead.error_text == "ValueError: nothing to do with this one"
     assert dead.attempts == 1
+
+
+# -- without Django's Tasks framework --------------------------------------------------------------------
+
+
+def test_without_django_tasks_inline_and_the_live_workers_work_as_before() -> None:
+    code = textwrap.dedent(
+        """
+        import sys
+        sys.modules["django_tasks"] = None  # as if not installed: importing it raises ModuleNotFoundError
+        from django.conf import settings
+        settings.configure(INSTALLED_APPS=["walnats_django"], DATABASES={})
+        import django
+        django.setup()
+        import walnats_django
+        from walnats_django import Event, Registry
+        from walnats_django.testing import inline
+        from walnats_django.testing.task_queues import queue_actors
+        registry = Registry()
+        NOTE = registry.add(Event("plain.note", str))
+        seen = []
+        registry.actor("plain-noter", NOTE)(seen.append)
+        with inline(registry=registry) as bus:
+            walnats_django.emit_sync(NOTE, "hi")
+        print(seen, queue_actors(), "walnats_django.tasks" in sys.modules)
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['hi'] {} False"
 
 
 # -- live: the same calls over a real server and worker -------------------------------------------------

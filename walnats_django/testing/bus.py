@@ -1,7 +1,7 @@
 """The in-process test bus: takes every emit and request, records it, and delivers it.
 
-In process (the default) it runs the registered actors; with `run=False` it only records;
-with `live=True` it records and publishes over NATS for real.
+In process (the default) it runs the registered actors and the task queues of TASKS; with
+`run=False` it only records; with `live=True` it records and publishes over NATS for real.
 """
 
 from __future__ import annotations

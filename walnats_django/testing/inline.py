@@ -1,7 +1,8 @@
 """`inline()`: the in-process test mode, as a context manager, a test decorator and a TestCase mixin.
 
 While a bus is active every emit and request in the process (any thread, any task) goes to it
-instead of NATS. Blocks nest: the innermost bus takes the calls until it ends.
+instead of NATS, and so does every task enqueued on a WalnatsBackend (its results too, in memory).
+Blocks nest: the innermost bus takes the calls until it ends.
 """
 
 from __future__ import annotations
@@ -55,11 +56,11 @@ def _deactivate(bus: InlineBus) -> None:
 
 
 class inline:
-    """Send emits and requests to an in-process `InlineBus` instead of NATS.
+    """Send emits, requests and enqueued tasks to an in-process `InlineBus` instead of NATS.
 
     `with inline() as bus:`, `@inline()` on a sync or async test (the bus is `inline.current()`),
     or `InlineTestMixin` for Django test cases. `run=False` only records; `live=True` records and
-    publishes over NATS for real. See the README's "Testing without NATS" for every option.
+    publishes over NATS for real. See the README's "Testing your code" for every option.
     """
 
     def __init__(

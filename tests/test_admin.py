@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import Permission, User
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test import Client
 from django.urls import reverse
@@ -26,9 +26,9 @@ from pytest_django.fixtures import Settings as SettingsWrapper
 import walnats_django
 from walnats_django import Actor, Event, Limits, registry
 from walnats_django.admin import NOT_CREATED, scrub
+from walnats_django.admin.drift import APPLIED_AT_START, SERVER_ONLY
 from walnats_django.client import close_connection, get_connection
 from walnats_django.introspection import ConsumerStats, StreamStats, consumer_stats, stream_stats
-from walnats_django.admin.drift import APPLIED_AT_START, SERVER_ONLY
 from walnats_django.jetstream import consumer_config, ensure_consumer, ensure_stream, stream_config
 from walnats_django.servers import redact
 from walnats_django.sync import run_sync
@@ -278,7 +278,8 @@ def test_event_page_shows_drift_between_code_and_server(admin_client: Client) ->
     assert escape(APPLIED_AT_START) in messages
     max_bytes = setting_row(content, "Max bytes")
     assert 'class="setting server-only"' in max_bytes
-    assert "unlimited" in max_bytes and "4,096 bytes" in max_bytes
+    assert "unlimited" in max_bytes
+    assert "4,096 bytes" in max_bytes
     assert escape(SERVER_ONLY) in max_bytes
     assert "172,800 s (2 days)" in setting_row(content, "Max age")
     assert 'class="setting"' in setting_row(content, "Max age")
@@ -454,7 +455,40 @@ async def test_introspection_functions() -> None:
     assert (stream.messages, stream.consumers) == (2, 1)
     consumer = await consumer_stats(conn.js, STATS_ACTOR)
     assert consumer == ConsumerStats(2, 0, 0, 0)
-    assert consumer is not None and consumer.last_delivery is None
+    assert consumer is not None
+    assert consumer.last_delivery is None
     assert await stream_stats(conn.js, UNBORN) is None
     assert await consumer_stats(conn.js, UNBORN_ACTOR) is None
     assert await consumer_stats(conn.js, HALF_ACTOR) is None
+
+
+@pytest.fixture(scope="module")
+def plain_server() -> Iterator[NatsServer]:
+    """A core NATS server without JetStream."""
+    with NatsServer(jetstream=False) as server:
+        yield server
+
+
+@pytest.mark.usefixtures("fresh_connection", "admin_events")
+def test_every_page_says_when_jetstream_is_off(
+    admin_client: Client, plain_server: NatsServer, settings: SettingsWrapper
+) -> None:
+    settings.WALNATS = {"SERVERS": [plain_server.url]}
+    pages = {
+        URL: "unknown",
+        detail_url(STATS): '<td class="code-value">test.admin-stats</td>',
+        URL + "orphans/": "Orphan consumers cannot be listed without NATS.",
+        "/admin/walnats_django/deadletter/": "Dead letters cannot be listed without NATS.",
+        "/admin/walnats_django/deadletter/1/": "Dead letter 1 cannot be shown without NATS.",
+        URL + "send/": "Send a test message",
+    }
+    for url, text in pages.items():
+        response = admin_client.get(url)
+        assert response.status_code == 200, url
+        content = response.content.decode()
+        assert text in content, url
+        if not url.endswith("send/"):
+            assert "JetStream did not answer, so no live numbers are shown" in content, url
+            assert "runs without JetStream" in content, url
+    with pytest.raises(CommandError, match="runs without JetStream; start it with `nats-server -js`"):
+        call_command("orphans")

@@ -204,9 +204,14 @@ def test_the_readme_tests_pass_with_no_nats_running(new_project: Path, venv: Pat
     python = venv / "bin" / "python"
     # Nothing listens on port 1, and no nats-server binary could be started.
     env = clean_env(NATS_URL="nats://127.0.0.1:1", NATS_SERVER_BIN=str(new_project / "no-nats-server"))
-    in_process = ["greetapp/tests.py", "greetapp/test_cases.py", "greetapp/test_accounts.py"]
+    in_process = [
+        "greetapp/tests.py",
+        "greetapp/test_cases.py",
+        "greetapp/test_accounts.py",
+        "greetapp/test_tasks.py",
+    ]
     out = run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider", *in_process], cwd=new_project, env=env)
-    assert "5 passed" in out, out
+    assert "7 passed" in out, out
     out = run([python, "manage.py", "test", "greetapp"], cwd=new_project, env=env)
 
 
@@ -216,7 +221,7 @@ def test_the_same_readme_tests_pass_live(new_project: Path, venv: Path) -> None:
     args = [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--walnats-live", "-rA"]
     out = run(args, cwd=new_project, env=env, timeout=300)
     # tests.py's and test_accounts.py's walnats_bus tests ran live; test_workers.py's against workers.
-    assert "7 passed" in out, out
+    assert "9 passed" in out, out
 
 
 def readme_tasks_shell_code() -> str:

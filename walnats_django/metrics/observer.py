@@ -1,10 +1,16 @@
-"""Recording the observation points as Prometheus metrics."""
+"""Recording the observation points as Prometheus metrics.
+
+Each actor's and each event's labelled series are looked up once and kept: prometheus_client
+takes a lock for every `labels()` lookup, and a job or a call is a handful of increments.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
+
+from prometheus_client import Counter, Histogram
 
 from ..observe.observer import JobObservation, Observer, PublishObservation
 from ..observe.outcomes import JobOutcome, PublishKind, call_outcome
@@ -17,43 +23,55 @@ if TYPE_CHECKING:
     from ..events import Event
 
 
-class _TimedCall(PublishObservation):
-    __slots__ = ("event", "kind", "observer", "started")
+class _Series:
+    """One actor's or one event's series: its duration histogram and a counter per outcome."""
 
-    def __init__(self, observer: MetricsObserver, kind: PublishKind, event: str) -> None:
-        self.observer = observer
-        self.kind = kind
-        self.event = event
+    __slots__ = ("count", "duration", "in_progress", "labels", "outcomes")
+
+    def __init__(
+        self, count: Counter, duration: Histogram, labels: tuple[str, ...], outcomes: tuple[str, ...] = ()
+    ) -> None:
+        self.count = count
+        self.labels = labels
+        self.duration = duration.labels(*labels)
+        # Known outcomes start at 0, so rate() and absent() work before the first of each.
+        self.outcomes = {outcome: count.labels(*labels, outcome) for outcome in outcomes}
+        self.in_progress: Any = None
+
+    def outcome(self, outcome: str) -> Any:
+        found = self.outcomes.get(outcome)
+        if found is None:
+            found = self.outcomes[outcome] = self.count.labels(*self.labels, outcome)
+        return found
+
+
+class _TimedCall(PublishObservation):
+    __slots__ = ("series", "started")
+
+    def __init__(self, series: _Series) -> None:
+        self.series = series
         self.started = time.perf_counter()
 
     def done(self, error: BaseException | None) -> None:
-        elapsed = time.perf_counter() - self.started
-        observer, metrics = self.observer, self.observer.metrics
-        if self.kind is PublishKind.REQUEST:
-            count, duration = metrics.requests, metrics.request_duration
-        else:
-            count, duration = metrics.emits, metrics.emit_duration
-        observer.child(count, self.event, call_outcome(error)).inc()
-        observer.child(duration, self.event).observe(elapsed)
+        series = self.series
+        series.duration.observe(time.perf_counter() - self.started)
+        series.outcome(call_outcome(error)).inc()
 
 
 class _TimedJob(JobObservation):
-    __slots__ = ("actor", "event", "observer", "started")
+    __slots__ = ("series", "started")
 
-    def __init__(self, observer: MetricsObserver, actor: str, event: str) -> None:
-        self.observer = observer
-        self.actor = actor
-        self.event = event
+    def __init__(self, series: _Series) -> None:
+        self.series = series
         self.started = time.perf_counter()
-        observer.child(observer.metrics.jobs_in_progress, actor).inc()
+        series.in_progress.inc()
 
     def settled(self, outcome: JobOutcome) -> None:
-        elapsed = time.perf_counter() - self.started
-        observer, metrics = self.observer, self.observer.metrics
-        observer.child(metrics.jobs_in_progress, self.actor).dec()
-        observer.child(metrics.jobs, self.actor, self.event, outcome.value).inc()
+        series = self.series
+        series.in_progress.dec()
+        series.outcome(outcome).inc()
         if outcome is not JobOutcome.EXPIRED:  # never ran: its time says nothing about the handler
-            observer.child(metrics.job_duration, self.actor, self.event).observe(elapsed)
+            series.duration.observe(time.perf_counter() - self.started)
 
 
 class MetricsObserver(Observer):
@@ -61,26 +79,38 @@ class MetricsObserver(Observer):
 
     def __init__(self, metrics: Metrics | None = None) -> None:
         self.metrics = walnats_metrics() if metrics is None else metrics
-        self._children: dict[tuple[object, tuple[str, ...]], Any] = {}
-
-    def child(self, metric: Any, *labels: str) -> Any:
-        """`metric.labels(*labels)`, remembered: prometheus_client takes a lock for each lookup."""
-        key = (metric, labels)
-        found = self._children.get(key)
-        if found is None:
-            found = self._children[key] = metric.labels(*labels)
-        return found
+        self._calls: dict[tuple[PublishKind, str], _Series] = {}
+        self._jobs: dict[str, _Series] = {}
+        self._pulls: dict[str, Any] = {}
 
     def publishing(
         self, kind: PublishKind, event: Event[Any, Any], headers: dict[str, str], size: int
     ) -> PublishObservation:
-        return _TimedCall(self, kind, event.name)
+        series = self._calls.get((kind, event.name))
+        if series is None:
+            metrics = self.metrics
+            if kind is PublishKind.REQUEST:
+                series = _Series(metrics.requests, metrics.request_duration, (event.name,), ("ok",))
+            else:
+                series = _Series(metrics.emits, metrics.emit_duration, (event.name,), ("ok",))
+            self._calls[kind, event.name] = series
+        return _TimedCall(series)
 
     def job(self, actor: Actor[Any, Any], msg: Msg, headers: Mapping[str, str]) -> JobObservation:
-        return _TimedJob(self, actor.name, actor.event.name)
+        series = self._jobs.get(actor.name)
+        if series is None:
+            metrics = self.metrics
+            labels = (actor.name, actor.event.name)
+            series = _Series(metrics.jobs, metrics.job_duration, labels, tuple(JobOutcome))
+            series.in_progress = metrics.jobs_in_progress.labels(actor.name)
+            self._jobs[actor.name] = series
+        return _TimedJob(series)
 
     def pulled(self, actor: str) -> None:
-        self.child(self.metrics.pulls, actor).inc()
+        pulls = self._pulls.get(actor)
+        if pulls is None:
+            pulls = self._pulls[actor] = self.metrics.pulls.labels(actor)
+        pulls.inc()
 
     def reconnected(self) -> None:
         self.metrics.reconnects.inc()

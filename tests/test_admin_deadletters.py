@@ -141,7 +141,7 @@ def test_replay_asks_first_then_the_worker_handles_it(
     )
     assert confirm.status_code == 200
     page = confirm.content.decode()
-    assert "Replay these 1 dead letter?" in page
+    assert "Replay this dead letter?" in page
     assert 'name="post" value="yes"' in page
     assert exists(seq), "nothing happens before the confirmation"
 

@@ -121,7 +121,7 @@ def test_the_admin_deletes_an_orphan_after_confirmation(admin_client: Client) ->
     confirm = admin_client.post(ORPHANS_URL, {"consumer": [f"{STREAM}/{OLD}"]})
     assert confirm.status_code == 200
     text = confirm.content.decode()
-    assert "Delete these 1 consumer?" in text
+    assert "Delete this consumer?" in text
     assert "may belong to another service on the same NATS" in text
     assert OLD in consumers(), "nothing is deleted before the confirmation"
 

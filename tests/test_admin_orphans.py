@@ -135,7 +135,7 @@ def test_the_admin_deletes_an_orphan_after_confirmation(admin_client: Client) ->
     entry = LogEntry.objects.get(object_id=f"{STREAM}/{OLD}")
     assert entry.action_flag == DELETION
     assert "Deleted orphan consumer admin-keep-old of event test.admin-limited" in entry.change_message
-    assert "Deleted 1 orphan consumer(s)." in admin_client.get(done["Location"]).content.decode()
+    assert "Deleted 1 orphan consumer." in admin_client.get(done["Location"]).content.decode()
     assert "No orphan consumers." in admin_client.get(ORPHANS_URL).content.decode()
 
 

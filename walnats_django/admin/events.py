@@ -9,7 +9,7 @@ a permission of their own. They read the registry and, with short timeouts, NATS
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
@@ -28,6 +28,7 @@ from ..introspection import OrphanConsumer, all_event_stats
 from ..models import RegisteredEvent
 from ..registry import registry
 from . import audit
+from .formatting import count
 from .live import NOT_CREATED, LivePages
 from .overview import event_row
 from .test_message import TestMessageForm, send
@@ -36,8 +37,6 @@ if TYPE_CHECKING:
     _ModelAdmin = admin.ModelAdmin[RegisteredEvent]
 else:
     _ModelAdmin = admin.ModelAdmin
-
-Pairs = Sequence[tuple[Event[Any, Any], Sequence[Actor[Any, Any]]]]
 
 
 class RegisteredEventAdmin(LivePages, _ModelAdmin):
@@ -226,7 +225,7 @@ class RegisteredEventAdmin(LivePages, _ModelAdmin):
                 f"Deleted orphan consumer {orphan.name} of event {orphan.event} "
                 f"({orphan.stats.num_pending} pending, {orphan.stats.num_ack_pending} unacknowledged).",
             )
-        self.message_user(request, f"Deleted {len(deleted)} orphan consumer(s).", messages.SUCCESS)
+        self.message_user(request, f"Deleted {count(len(deleted), 'orphan consumer')}.", messages.SUCCESS)
         return HttpResponseRedirect(back)
 
 

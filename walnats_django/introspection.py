@@ -162,7 +162,7 @@ async def consumer_stats(js: JetStreamContext, actor: Actor[Any, Any]) -> Consum
 
 
 async def stream_consumers(js: JetStreamContext, stream: str) -> list[ConsumerInfo] | None:
-    """Every consumer of `stream` (as many pages as JetStream needs); `None` when the stream does not exist."""
+    """Every consumer of `stream` (as many pages as JetStream needs); `None` if the stream does not exist."""
     found: list[ConsumerInfo] = []
     while True:
         try:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 from django.core.management import call_command
-from django.core.management.base import CommandError
+from django.core.management.base import CommandError, SystemCheckError
 from django.test import override_settings
 
 from tests.helpers import ROOT
@@ -157,3 +157,13 @@ def test_without_the_extras_nothing_is_observed_and_asking_for_them_says_what_to
         "CommandError --metrics-port: Metrics need prometheus-client, which is not installed: "
         "pip install 'walnats-django[metrics]'.",
     ]
+
+
+def test_manage_py_check_reports_e019_and_e020() -> None:
+    with (
+        override_settings(WALNATS={"METRICS": "yes", "TRACING": "auto"}),
+        pytest.raises(SystemCheckError) as info,
+    ):
+        call_command("check")
+    assert "(walnats_django.E019) WALNATS['METRICS'] must be True or False, got 'yes'." in str(info.value)
+    assert "(walnats_django.E020) WALNATS['TRACING'] must be None, True or False" in str(info.value)

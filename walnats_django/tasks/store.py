@@ -6,14 +6,15 @@ old redelivery, can never overwrite a newer outcome: its write fails and it read
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import time
-from typing import Any
 
 import nats.errors
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import DiscardPolicy, StorageType, StreamConfig
+from nats.js.api import DeliverPolicy, DiscardPolicy, StorageType, StreamConfig
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NoStreamResponseError, NotFoundError
 from nats.js.kv import KeyValue
 
@@ -30,6 +31,8 @@ logger = logging.getLogger("walnats_django.tasks")
 KEY_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_=")
 """Result ids the bucket can hold as keys (KV keys also allow '.' and '/', which ids never use)."""
 DUPLICATE_WINDOW = 120.0
+REMOVAL_HEADERS = ("KV-Operation", "Nats-Marker-Reason")
+"""Headers of a key's delete, purge or expiry marker (a record never has them)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -157,48 +160,49 @@ class ResultStore:
     async def wait_finished(self, result_id: str, timeout: float) -> TaskRecord | None:
         """The record once it is finished, watching its key (no polling); None if there is none.
 
+        Reads the key first (a finished result needs no watch), then follows it with an ordered
+        consumer that starts at its latest value, so no write after the read is missed.
         `TaskWaitTimeout` after `timeout` seconds, naming the status it still has.
         """
-        conn = await self._connection()
         deadline = time.monotonic() + timeout
+        stored = await self.read(result_id)
+        if stored is None or stored.record.is_finished:
+            return None if stored is None else stored.record
+        latest = stored.record
+        conn = await self._connection()
+        updates: asyncio.Queue[Msg] = asyncio.Queue()
+
+        async def collect(msg: Msg) -> None:
+            updates.put_nowait(msg)
+
         try:
-            watcher = await self._kv(conn.js).watch(result_id)
+            sub = await conn.js.subscribe(
+                f"$KV.{self.bucket}.{result_id}",
+                stream=self.stream,
+                cb=collect,
+                ordered_consumer=True,
+                deliver_policy=DeliverPolicy.LAST_PER_SUBJECT,
+            )
         except NotFoundError:
             return None
         except nats.errors.Error as exc:
             raise _unavailable(exc) from exc
-        latest: TaskRecord | None = None
         try:
             while True:
-                remaining = deadline - time.monotonic()
                 try:
-                    if remaining <= 0:
-                        raise nats.errors.TimeoutError
-                    entry = await watcher.updates(timeout=remaining)  # type: ignore[no-untyped-call]
-                except nats.errors.TimeoutError:
-                    status = latest.status if latest is not None else "unknown"
+                    msg = await asyncio.wait_for(updates.get(), max(deadline - time.monotonic(), 0))
+                except TimeoutError:
                     raise TaskWaitTimeout(
-                        f"task result {result_id!r} did not finish within {timeout:g}s (status {status}); "
-                        "it may still finish: wait again, or refresh() later."
+                        f"task result {result_id!r} did not finish within {timeout:g}s (status "
+                        f"{latest.status}); it may still finish: wait again, or refresh() later."
                     ) from None
-                if entry is None:  # the current value has been delivered (or there is none)
-                    if latest is None:
-                        # The server may count the value as delivered before it gets here, so
-                        # nats-py's "no value" can precede the value: ask the bucket.
-                        stored = await self.read(result_id)
-                        if stored is None:
-                            return None
-                        latest = stored.record
-                        if latest.is_finished:
-                            return latest
-                    continue
-                if entry.operation is not None or not entry.value:
+                if not msg.data or any(name in (msg.headers or {}) for name in REMOVAL_HEADERS):
                     return None  # deleted or expired
-                latest = TaskRecord.decode(entry.value)
+                latest = TaskRecord.decode(msg.data)
                 if latest.is_finished:
                     return latest
         finally:
-            await _stop(watcher)
+            await _stop(sub)
 
     async def _missing(self, js: JetStreamContext) -> bool:
         try:
@@ -210,16 +214,15 @@ class ResultStore:
         return False
 
 
-async def _stop(watcher: KeyValue.KeyWatcher) -> None:
-    """Unsubscribe, then delete the watch's consumer (no reply awaited). Left alone, the server
-    keeps it for nats-py's inactive_threshold (5 min) and refuses the bucket's 1,001st consumer
-    ("maximum consumers limit reached", nats-server 2.15): wait() failed after 1,000 calls."""
-    sub: Any = watcher._sub
+async def _stop(sub: JetStreamContext.PushSubscription) -> None:
+    """Unsubscribe, then delete the consumer (no reply awaited). Left alone, the server keeps it
+    until its inactive threshold passes and refuses the bucket's 1,001st ("maximum consumers limit
+    reached", nats-server 2.15): with nats-py's KV watch (5 minutes), wait() failed at call 1,001."""
     try:
-        await watcher.stop()  # type: ignore[no-untyped-call]
+        await sub.unsubscribe()
         await sub._conn.publish(f"{sub._js._prefix}.CONSUMER.DELETE.{sub._stream}.{sub._consumer}")
-    except Exception as exc:  # noqa: BLE001 - the server drops an idle ordered consumer by itself
-        logger.debug("Stopping a result watcher failed: %r", exc)
+    except Exception as exc:  # noqa: BLE001 - the server drops an idle ephemeral consumer by itself
+        logger.debug("Stopping a result watch failed: %r", exc)
 
 
 def _unavailable(exc: nats.errors.Error) -> NatsUnavailable:

@@ -395,6 +395,11 @@ def report(measured: dict[str, Measured], plan: Plan) -> Result:
         "and the measurement ends when the last running call is done."
     )
     thr.notes.append(
+        "db_worker sleeps its interval whenever it finds no task ready. The lanes enqueue again only "
+        "once a poll has seen their result, so the queue runs dry now and then and the 1 s worker "
+        "sleeps with tasks on the way: its rate varies from run to run more than the others'."
+    )
+    thr.notes.append(
         "WalnatsBackend with its default OPTIONS (MAX_JOBS 16: up to 16 tasks at once, sync tasks in "
         "threads); db_worker runs one task at a time, as it always does."
     )

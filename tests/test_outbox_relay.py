@@ -122,6 +122,8 @@ async def test_two_relays_at_once_store_each_row_once_and_stop_on_sigterm(
     await reset_async(nats_server.url, OB_BULK)
     uids = await write_rows(1000, "pair")
     relays = [start_relay("--batch-size", "50") for _ in range(2)]
+    for relay in relays:  # both run (their signal handlers in place) before either may finish
+        await await_line(relay, "Outbox relay started")
     await until(all_sent(1000), "every row sent", timeout=60)
     for relay in relays:
         relay.signal(signal.SIGTERM)

@@ -80,13 +80,14 @@ class Command(BaseCommand):
                 purge_after=options["purge_after"],
             )
         )
-        logger.info(
-            "Outbox relay started database=%s batch_size=%d interval=%gs",
-            database,
-            options["batch_size"],
-            options["interval"],
-        )
         with _stopped_by_signals(relay):
+            # Logged once SIGINT/SIGTERM are ours: a supervisor may stop us from now on.
+            logger.info(
+                "Outbox relay started database=%s batch_size=%d interval=%gs",
+                database,
+                options["batch_size"],
+                options["interval"],
+            )
             summary = relay.run()
         logger.info("Outbox relay stopped sent=%d failed=%d", summary.sent, summary.failed)
         if summary.outage is not None:

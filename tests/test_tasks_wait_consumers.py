@@ -1,8 +1,9 @@
-"""`wait()` on the results bucket (ResultStore.wait_finished): it reads the key, then follows it with
-an ordered consumer that it deletes when done.
+"""`wait()` on the results bucket (ResultStore.wait_finished): a core subscription on the key's
+subject, then a read, and no JetStream consumer at all.
 
-The server keeps an ephemeral consumer until its inactive threshold passes (nats-py's KV watch:
-5 minutes) and refuses a stream's 1,001st consumer, so leftovers made wait() fail at call 1,001.
+Consumers cost 2 JetStream API calls per wait, and leftovers once made wait() fail at call 1,001
+(the server keeps an ephemeral consumer until its inactive threshold passes and refuses a stream's
+1,001st).
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ import pytest
 from django.utils import timezone
 from nats.js import JetStreamContext
 
-from tests.helpers import unique, until
+from tests.helpers import unique
 from walnats_django.tasks import TaskWaitTimeout
 from walnats_django.tasks.records import TaskRecord
-from walnats_django.tasks.store import ResultStore
+from walnats_django.tasks.store import ResultStore, Stored
 from walnats_django.testing import NatsServer
 
 
@@ -36,15 +37,28 @@ async def consumer_count(url: str, store: ResultStore) -> int:
         await nc.close()
 
 
-async def test_a_wait_follows_the_key_until_finished_and_deletes_its_consumer(
-    nats_server: NatsServer,
-) -> None:
+async def started_waiting(store: ResultStore, result_id: str) -> asyncio.Future[TaskRecord | None]:
+    """Start a wait and return once its subscription is in place (it reads the key after)."""
+    subscribed = asyncio.Event()
+    original = store.read
+
+    async def read(result_id: str) -> Stored | None:
+        subscribed.set()
+        return await original(result_id)
+
+    store.read = read  # type: ignore[method-assign]
+    waiting = asyncio.ensure_future(store.wait_finished(result_id, 10.0))
+    await asyncio.wait_for(subscribed.wait(), 5)
+    return waiting
+
+
+async def test_a_wait_follows_the_key_until_finished_without_a_consumer(nats_server: NatsServer) -> None:
     store = ResultStore(unique("wait-follow"), ttl=60)
     record = ready_record()
     revision = await store.write(record, 0)
     assert revision
-    waiting = asyncio.ensure_future(store.wait_finished(record.id, 10.0))
-    await until(lambda: consumer_count(nats_server.url, store), "the wait's consumer")
+    waiting = await started_waiting(store, record.id)
+    assert await consumer_count(nats_server.url, store) == 0
     revision = await store.write(record.started("w", timezone.now()), revision)
     assert revision
     assert await store.write(record.succeeded(5, timezone.now()), revision)
@@ -53,14 +67,30 @@ async def test_a_wait_follows_the_key_until_finished_and_deletes_its_consumer(
 
     assert found is not None
     assert found.return_value == 5
-    await until(lambda: _no_consumers(nats_server.url, store), "the wait's consumer deleted", timeout=2)
+    assert await consumer_count(nats_server.url, store) == 0
 
 
-async def _no_consumers(url: str, store: ResultStore) -> bool:
-    return await consumer_count(url, store) == 0
+async def test_a_rejected_write_does_not_end_the_wait(nats_server: NatsServer) -> None:
+    """A compare-and-set write JetStream refuses (a stale redelivery's) still reaches a core
+    subscription: the wait reads the key before it believes a finished record."""
+    store = ResultStore(unique("wait-rejected"), ttl=60)
+    record = ready_record()
+    revision = await store.write(record, 0)
+    assert revision
+    waiting = await started_waiting(store, record.id)
+    assert await store.write(record.succeeded(99, timezone.now()), revision + 7) is None
+    running = await store.write(record.started("w", timezone.now()), revision)
+    assert running
+    assert await store.write(record.succeeded(3, timezone.now()), running)
+
+    found = await waiting
+
+    assert found is not None
+    assert found.status == "SUCCESSFUL"
+    assert found.return_value == 3
 
 
-async def test_a_finished_result_is_read_without_a_consumer(
+async def test_a_finished_result_is_read_without_waiting(
     nats_server: NatsServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = ResultStore(unique("wait-done"), ttl=60)
@@ -68,7 +98,7 @@ async def test_a_finished_result_is_read_without_a_consumer(
     assert await store.write(record, 0)
 
     async def no_subscribe(*args: Any, **kwargs: Any) -> Any:
-        raise AssertionError("a finished result needs no watch")
+        raise AssertionError("a wait makes no JetStream consumer")
 
     monkeypatch.setattr(JetStreamContext, "subscribe", no_subscribe)
 
@@ -82,8 +112,7 @@ async def test_a_deleted_key_ends_the_wait_with_none(nats_server: NatsServer) ->
     store = ResultStore(unique("wait-deleted"), ttl=60)
     record = ready_record()
     assert await store.write(record, 0)
-    waiting = asyncio.ensure_future(store.wait_finished(record.id, 10.0))
-    await until(lambda: consumer_count(nats_server.url, store), "the wait's consumer")
+    waiting = await started_waiting(store, record.id)
     nc = await nats.connect(nats_server.url)
     try:
         kv = await nc.jetstream().key_value(store.bucket)
@@ -101,7 +130,6 @@ async def test_a_wait_past_its_timeout_names_the_status(nats_server: NatsServer)
 
     with pytest.raises(TaskWaitTimeout, match=r"within 0.2s \(status READY\)"):
         await store.wait_finished(record.id, 0.2)
-    await until(lambda: _no_consumers(nats_server.url, store), "the wait's consumer deleted", timeout=2)
 
 
 async def test_an_unknown_id_is_none(nats_server: NatsServer) -> None:

@@ -6,15 +6,15 @@ old redelivery, can never overwrite a newer outcome: its write fails and it read
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 import time
 
 import nats.errors
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
-from nats.js.api import DeliverPolicy, DiscardPolicy, StorageType, StreamConfig
+from nats.js.api import DiscardPolicy, StorageType, StreamConfig
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NoStreamResponseError, NotFoundError
 from nats.js.kv import KeyValue
 
@@ -33,6 +33,8 @@ KEY_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ
 DUPLICATE_WINDOW = 120.0
 REMOVAL_HEADERS = ("KV-Operation", "Nats-Marker-Reason")
 """Headers of a key's delete, purge or expiry marker (a record never has them)."""
+RECONNECT_CHECK_EVERY = 1.0
+"""Seconds between looks, while waiting, at whether the connection reconnected (missing writes)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -160,49 +162,51 @@ class ResultStore:
     async def wait_finished(self, result_id: str, timeout: float) -> TaskRecord | None:
         """The record once it is finished, watching its key (no polling); None if there is none.
 
-        Reads the key first (a finished result needs no watch), then follows it with an ordered
-        consumer that starts at its latest value, so no write after the read is missed.
-        `TaskWaitTimeout` after `timeout` seconds, naming the status it still has.
+        A core subscription on the key's subject sees every write to it, with no consumer to
+        create and delete: it is made before the key is read, so no write after the read is
+        missed. A rejected compare-and-set write reaches the subscription too, so a finished
+        or removed record seen there is confirmed by a read. `TaskWaitTimeout` after `timeout`
+        seconds, naming the status it still has.
         """
         deadline = time.monotonic() + timeout
-        stored = await self.read(result_id)
-        if stored is None or stored.record.is_finished:
-            return None if stored is None else stored.record
-        latest = stored.record
-        conn = await self._connection()
-        updates: asyncio.Queue[Msg] = asyncio.Queue()
-
-        async def collect(msg: Msg) -> None:
-            updates.put_nowait(msg)
-
-        try:
-            sub = await conn.js.subscribe(
-                f"$KV.{self.bucket}.{result_id}",
-                stream=self.stream,
-                cb=collect,
-                ordered_consumer=True,
-                deliver_policy=DeliverPolicy.LAST_PER_SUBJECT,
-            )
-        except NotFoundError:
+        if not is_result_id(result_id):
             return None
+        conn = await self._connection()
+        try:
+            sub = await conn.nc.subscribe(f"$KV.{self.bucket}.{result_id}")
         except nats.errors.Error as exc:
             raise _unavailable(exc) from exc
         try:
-            while True:
-                try:
-                    msg = await asyncio.wait_for(updates.get(), max(deadline - time.monotonic(), 0))
-                except TimeoutError:
-                    raise TaskWaitTimeout(
-                        f"task result {result_id!r} did not finish within {timeout:g}s (status "
-                        f"{latest.status}); it may still finish: wait again, or refresh() later."
-                    ) from None
-                if not msg.data or any(name in (msg.headers or {}) for name in REMOVAL_HEADERS):
-                    return None  # deleted or expired
-                latest = TaskRecord.decode(msg.data)
-                if latest.is_finished:
-                    return latest
+            return await self._follow(conn, sub, result_id, deadline, timeout)
         finally:
-            await _stop(sub)
+            await _unsubscribe(sub)
+
+    async def _follow(
+        self, conn: Connection, sub: Subscription, result_id: str, deadline: float, timeout: float
+    ) -> TaskRecord | None:
+        reconnects = conn.nc.stats["reconnects"]
+        stored = await self.read(result_id)
+        while True:
+            if stored is None or stored.record.is_finished:
+                return None if stored is None else stored.record
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TaskWaitTimeout(
+                    f"task result {result_id!r} did not finish within {timeout:g}s (status "
+                    f"{stored.record.status}); it may still finish: wait again, or refresh() later."
+                )
+            try:
+                msg = await sub.next_msg(timeout=min(left, RECONNECT_CHECK_EVERY))
+            except nats.errors.TimeoutError:
+                # Writes made while the connection was down never reach the subscription.
+                if conn.nc.stats["reconnects"] != reconnects or time.monotonic() >= deadline:
+                    reconnects = conn.nc.stats["reconnects"]
+                    stored = await self.read(result_id)
+                continue
+            except nats.errors.ConnectionClosedError as exc:
+                raise _unavailable(exc) from exc
+            if _removes(msg) or TaskRecord.decode(msg.data).is_finished:
+                stored = await self.read(result_id)
 
     async def _missing(self, js: JetStreamContext) -> bool:
         try:
@@ -214,15 +218,16 @@ class ResultStore:
         return False
 
 
-async def _stop(sub: JetStreamContext.PushSubscription) -> None:
-    """Unsubscribe, then delete the consumer (no reply awaited). Left alone, the server keeps it
-    until its inactive threshold passes and refuses the bucket's 1,001st ("maximum consumers limit
-    reached", nats-server 2.15): with nats-py's KV watch (5 minutes), wait() failed at call 1,001."""
+async def _unsubscribe(sub: Subscription) -> None:
     try:
         await sub.unsubscribe()
-        await sub._conn.publish(f"{sub._js._prefix}.CONSUMER.DELETE.{sub._stream}.{sub._consumer}")
-    except Exception as exc:  # noqa: BLE001 - the server drops an idle ephemeral consumer by itself
-        logger.debug("Stopping a result watch failed: %r", exc)
+    except nats.errors.Error as exc:  # a closed connection has no subscriptions left to end
+        logger.debug("Ending a result watch failed: %r", exc)
+
+
+def _removes(msg: Msg) -> bool:
+    """Whether a write to a key deletes or purges it (or marks its expiry)."""
+    return not msg.data or any(name in (msg.headers or {}) for name in REMOVAL_HEADERS)
 
 
 def _unavailable(exc: nats.errors.Error) -> NatsUnavailable:

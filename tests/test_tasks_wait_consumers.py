@@ -9,6 +9,7 @@ Consumers cost 2 JetStream API calls per wait, and leftovers once made wait() fa
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Any
 
 import nats
@@ -16,7 +17,7 @@ import pytest
 from django.utils import timezone
 from nats.js import JetStreamContext
 
-from tests.helpers import unique
+from tests.helpers import unique, until
 from walnats_django.tasks import TaskWaitTimeout
 from walnats_django.tasks.records import TaskRecord
 from walnats_django.tasks.store import ResultStore, Stored
@@ -137,3 +138,33 @@ async def test_an_unknown_id_is_none(nats_server: NatsServer) -> None:
     assert await store.write(ready_record(), 0)  # the bucket exists
 
     assert await store.wait_finished(unique("id"), 1.0) is None
+
+
+async def test_a_bucket_made_before_republishing_is_updated_by_the_first_wait(
+    nats_server: NatsServer,
+) -> None:
+    store = ResultStore(unique("wait-old-bucket"), ttl=60)
+    nc = await nats.connect(nats_server.url)
+    try:
+        await nc.jetstream().add_stream(dataclasses.replace(store.config(), republish=None))
+    finally:
+        await nc.close()
+    record = ready_record()
+    revision = await store.write(record, 0)
+    assert revision
+    waiting = await started_waiting(store, record.id)
+    await until(lambda: _republishes(nats_server.url, store), "the bucket republishing its writes")
+    assert await store.write(record.succeeded(4, timezone.now()), revision)
+
+    found = await waiting
+
+    assert found is not None
+    assert found.return_value == 4
+
+
+async def _republishes(url: str, store: ResultStore) -> bool:
+    nc = await nats.connect(url)
+    try:
+        return (await nc.jetstream().stream_info(store.stream)).config.republish is not None
+    finally:
+        await nc.close()

@@ -14,7 +14,7 @@ import nats.errors
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
-from nats.js.api import DiscardPolicy, StorageType, StreamConfig
+from nats.js.api import DiscardPolicy, RePublish, StorageType, StreamConfig
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NoStreamResponseError, NotFoundError
 from nats.js.kv import KeyValue
 
@@ -68,8 +68,12 @@ class ResultStore:
         self.bucket = bucket
         self.stream = f"KV_{bucket}"
         self.ttl = ttl
+        self.updates = f"_walnats.results.{bucket}"
+        """Where JetStream republishes each write once stored (`<updates>.<result id>`), for wait()."""
         self._ensured: set[int] = set()
         """ids of the connections on which this process created or updated the bucket."""
+        self._republishing: set[int] = set()
+        """ids of the connections on which this process saw the bucket republish its writes."""
 
     def config(self) -> StreamConfig:
         """The bucket's stream, as nats-py and the nats CLI make a KV bucket of history 1."""
@@ -85,6 +89,7 @@ class ResultStore:
             max_age=self.ttl,
             max_msgs_per_subject=1,
             num_replicas=walnats_settings.REPLICAS,
+            republish=RePublish(src=f"$KV.{self.bucket}.>", dest=f"{self.updates}.>"),
             storage=StorageType.FILE,
         )
 
@@ -100,7 +105,10 @@ class ResultStore:
     async def ensure(self) -> None:
         """Create the bucket, or bring its TTL (and REPLICAS, when the project sets it) up to date."""
         conn = await self._connection()
-        declared = {"max_age": int(self.ttl * 1_000_000_000) if self.ttl else 0}
+        declared: dict[str, object] = {
+            "max_age": int(self.ttl * 1_000_000_000) if self.ttl else 0,
+            "republish": {"src": f"$KV.{self.bucket}.>", "dest": f"{self.updates}.>"},
+        }
         if walnats_settings.REPLICAS_SET:
             declared["num_replicas"] = walnats_settings.REPLICAS
         try:
@@ -162,18 +170,17 @@ class ResultStore:
     async def wait_finished(self, result_id: str, timeout: float) -> TaskRecord | None:
         """The record once it is finished, watching its key (no polling); None if there is none.
 
-        A core subscription on the key's subject sees every write to it, with no consumer to
-        create and delete: it is made before the key is read, so no write after the read is
-        missed. A rejected compare-and-set write reaches the subscription too, so a finished
-        or removed record seen there is confirmed by a read. `TaskWaitTimeout` after `timeout`
-        seconds, naming the status it still has.
+        The bucket republishes each write once stored (never a rejected compare-and-set write),
+        so a core subscription follows the key with no consumer to create and delete. It is made
+        before the key is read: no write after the read is missed. `TaskWaitTimeout` after
+        `timeout` seconds, naming the status it still has.
         """
         deadline = time.monotonic() + timeout
         if not is_result_id(result_id):
             return None
         conn = await self._connection()
         try:
-            sub = await conn.nc.subscribe(f"$KV.{self.bucket}.{result_id}")
+            sub = await conn.nc.subscribe(f"{self.updates}.{result_id}")
         except nats.errors.Error as exc:
             raise _unavailable(exc) from exc
         try:
@@ -186,6 +193,8 @@ class ResultStore:
     ) -> TaskRecord | None:
         reconnects = conn.nc.stats["reconnects"]
         stored = await self.read(result_id)
+        if stored is not None and not stored.record.is_finished:
+            await self._ensure_republishing(conn)
         while True:
             if stored is None or stored.record.is_finished:
                 return None if stored is None else stored.record
@@ -198,15 +207,33 @@ class ResultStore:
             try:
                 msg = await sub.next_msg(timeout=min(left, RECONNECT_CHECK_EVERY))
             except nats.errors.TimeoutError:
-                # Writes made while the connection was down never reach the subscription.
-                if conn.nc.stats["reconnects"] != reconnects or time.monotonic() >= deadline:
+                # Writes stored while the connection was down never reach the subscription.
+                if conn.nc.stats["reconnects"] != reconnects:
                     reconnects = conn.nc.stats["reconnects"]
                     stored = await self.read(result_id)
                 continue
             except nats.errors.ConnectionClosedError as exc:
                 raise _unavailable(exc) from exc
-            if _removes(msg) or TaskRecord.decode(msg.data).is_finished:
-                stored = await self.read(result_id)
+            if _removes(msg):
+                return None  # deleted or expired
+            revision = int((msg.headers or {}).get("Nats-Sequence", 0))
+            if revision > stored.revision:
+                stored = Stored(TaskRecord.decode(msg.data), revision)
+
+    async def _ensure_republishing(self, conn: Connection) -> None:
+        """Bring a bucket made before writes were republished up to date (once per connection),
+        or its waits would see no writes."""
+        if id(conn) in self._republishing or id(conn) in self._ensured:
+            return
+        try:
+            info = await conn.js._api_request(
+                f"{conn.js._prefix}.STREAM.INFO.{self.stream}", b"", timeout=conn.js._timeout
+            )
+        except nats.errors.Error as exc:
+            raise _unavailable(exc) from exc
+        if info["config"].get("republish", {}).get("dest") != f"{self.updates}.>":
+            await self.ensure()
+        self._republishing.add(id(conn))
 
     async def _missing(self, js: JetStreamContext) -> bool:
         try:

@@ -1,5 +1,5 @@
-"""`wait()` on the results bucket (ResultStore.wait_finished): a core subscription on the key's
-subject, then a read, and no JetStream consumer at all.
+"""`wait()` on the results bucket (ResultStore.wait_finished): a core subscription on the subject
+the bucket republishes the key's stored writes to, then a read, and no JetStream consumer at all.
 
 Consumers cost 2 JetStream API calls per wait, and leftovers once made wait() fail at call 1,001
 (the server keeps an ephemeral consumer until its inactive threshold passes and refuses a stream's

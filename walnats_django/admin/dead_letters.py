@@ -34,6 +34,7 @@ from ..serializers import decode
 from . import audit
 from .formatting import ago, count, size
 from .live import LivePages, scrub
+from .pages import page_context
 
 if TYPE_CHECKING:
     _ModelAdmin = admin.ModelAdmin[DeadLetterModel]
@@ -146,13 +147,8 @@ class DeadLetterAdmin(LivePages, _ModelAdmin):
     def render(
         self, request: HttpRequest, template: str, title: object, context: dict[str, Any]
     ) -> HttpResponse:
-        request.current_app = self.admin_site.name
         page = {
-            **self.admin_site.each_context(request),
-            "title": title,
-            "subtitle": None,
-            "opts": self.opts,
-            "app_label": self.opts.app_label,
+            **page_context(self, request, title),
             "actions": self.allowed_actions(request),
             **context,
         }

@@ -31,6 +31,7 @@ from . import audit
 from .formatting import count
 from .live import NOT_CREATED, LivePages
 from .overview import event_row
+from .pages import page_context
 from .test_message import TestMessageForm, send
 
 if TYPE_CHECKING:
@@ -93,13 +94,8 @@ class RegisteredEventAdmin(LivePages, _ModelAdmin):
     def render(
         self, request: HttpRequest, template: str, title: object, context: Mapping[str, Any]
     ) -> HttpResponse:
-        request.current_app = self.admin_site.name
         page = {
-            **self.admin_site.each_context(request),
-            "title": title,
-            "subtitle": None,
-            "opts": self.opts,
-            "app_label": self.opts.app_label,
+            **page_context(self, request, title),
             "not_created": NOT_CREATED,
             "can_send": self.has_send_permission(request),
             "can_delete_orphans": self.has_delete_orphans_permission(request),

@@ -14,6 +14,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 
+from ..admin.pages import page_context
 from .document import build_document, default_info
 from .errors import AsyncAPIError
 from .page import page_of
@@ -52,19 +53,11 @@ def page(request: HttpRequest, model_admin: admin.ModelAdmin[Any]) -> HttpRespon
     refused = _allow(request, model_admin)
     if refused is not None:
         return refused
-    opts = model_admin.opts
-    context: dict[str, Any] = {
-        **model_admin.admin_site.each_context(request),
-        "title": "AsyncAPI contract",
-        "subtitle": None,
-        "opts": opts,
-        "app_label": opts.app_label,
-    }
+    context = page_context(model_admin, request, "AsyncAPI contract")
     try:
         context["page"] = page_of(build_document(default_info()))
     except AsyncAPIError as exc:
         context["error"] = str(exc)
-    request.current_app = model_admin.admin_site.name
     return TemplateResponse(request, TEMPLATE, context, status=500 if "error" in context else 200)
 
 

@@ -22,6 +22,7 @@ from django.urls import URLPattern, path
 from nats.js import JetStreamContext
 
 from ..admin.live import NOT_CREATED, Live, scrub
+from ..admin.pages import page_context
 from ..client import get_connection
 from ..client.pubacks import jetstream_disabled
 from ..conf import walnats_settings
@@ -96,13 +97,8 @@ class TaskPageAdmin(_ModelAdmin):
     def render(
         self, request: HttpRequest, template: str, title: object, context: Mapping[str, Any]
     ) -> HttpResponse:
-        request.current_app = self.admin_site.name
         page = {
-            **self.admin_site.each_context(request),
-            "title": title,
-            "subtitle": None,
-            "opts": self.opts,
-            "app_label": self.opts.app_label,
+            **page_context(self, request, title),
             "not_created": NOT_CREATED,
             **context,
         }

@@ -126,9 +126,9 @@ class Worker:
             logger.warning("Disconnected from NATS; pulling resumes on reconnect")
 
     async def _reconnected(self) -> None:
-        logger.info("Reconnected to NATS")
         if observing.observer is not None:
-            observing.observer.reconnected()
+            observing.observer.reconnected()  # counted before the log line that announces it
+        logger.info("Reconnected to NATS")
         for loop in self._loops:
             loop.puller.reset()
             loop.wake.set()

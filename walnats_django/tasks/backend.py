@@ -8,6 +8,7 @@ that any process reads with `get_result`.
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from collections.abc import Coroutine, Iterable
 from typing import Any, ParamSpec, TypeVar
@@ -15,11 +16,11 @@ from typing import Any, ParamSpec, TypeVar
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured, SynchronousOnlyOperation
 from django.utils import timezone
-from django.utils.crypto import get_random_string
 
 from ..errors import EventNotRegistered, PayloadTooLarge
 from ..publisher import publish_encoded
 from ..wire import build_headers
+from . import signals
 from .compat import (
     DEFAULT_TASK_PRIORITY,
     BaseTaskBackend,
@@ -106,7 +107,7 @@ class WalnatsBackend(BaseTaskBackend):
         """`enqueue` on the caller's event loop (no thread)."""
         result = self._new_result(task, list(args), dict(kwargs))
         await self._submit(result)
-        await task_enqueued.asend(sender=type(self), task_result=result)
+        await signals.asend(task_enqueued, type(self), task_result=result)
         return result
 
     def _new_result(self, task: Task[Any, T], args: list[Any], kwargs: dict[str, Any]) -> TaskResult[T]:
@@ -115,7 +116,7 @@ class WalnatsBackend(BaseTaskBackend):
         try:
             return TaskResult(
                 task=task,
-                id=get_random_string(32),
+                id=secrets.token_urlsafe(24),
                 status=TaskResultStatus.READY,
                 enqueued_at=timezone.now(),
                 started_at=None,

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 from django.utils.module_loading import import_string
 
 from .compat import BaseTaskBackend, InvalidTask, Task
 from .records import TaskRecord
+
+Resolved = dict[tuple[str, str], tuple[Task[Any, Any], Task[Any, Any]]]
+_resolved: weakref.WeakKeyDictionary[BaseTaskBackend, Resolved] = weakref.WeakKeyDictionary()
+"""Per backend, (path, queue) -> (the imported Task, its validated `using()` copy) for tasks
+without run_after: every result read and every run resolves its task."""
 
 
 def resolve_task(record: TaskRecord, backend: BaseTaskBackend) -> Task[Any, Any]:
@@ -33,7 +39,12 @@ def resolve_task(record: TaskRecord, backend: BaseTaskBackend) -> Task[Any, Any]
             f"{record.task!r} is a {type(found).__name__}, not a Task: only functions decorated "
             "with @task run as tasks."
         )
-    task: Task[Any, Any] = found.using(
-        backend=backend.alias, queue_name=record.queue, run_after=record.run_after
-    )
+    if record.run_after is not None:
+        return found.using(backend=backend.alias, queue_name=record.queue, run_after=record.run_after)
+    known = _resolved.setdefault(backend, {})
+    cached = known.get((record.task, record.queue))
+    if cached is not None and cached[0] is found:
+        return cached[1]
+    task: Task[Any, Any] = found.using(backend=backend.alias, queue_name=record.queue, run_after=None)
+    known[(record.task, record.queue)] = (found, task)
     return task

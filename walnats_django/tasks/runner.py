@@ -15,19 +15,18 @@ import os
 import socket
 from typing import TYPE_CHECKING, Any
 
-from asgiref.sync import sync_to_async
 from django.utils import timezone
 from django.utils.crypto import get_random_string
 
 from ..actors import Actor
 from ..errors import NatsUnavailable, PayloadTooLarge, RequestTimeout
 from ..worker.outcomes import GiveUp, HandBack
+from . import signals
 from .calls import TaskCalls
 from .compat import (
     InvalidTask,
     Task,
     TaskContext,
-    TaskResult,
     TaskResultStatus,
     normalize_json,
     task_finished,
@@ -130,7 +129,7 @@ class TaskRunner:
         result = record.to_result(task)
         logger.debug("Task started id=%s path=%s attempt=%d", record.id, record.task, result.attempts)
         try:
-            await task_started.asend(sender=self.sender, task_result=result)
+            await signals.asend(task_started, self.sender, task_result=result)
             args = [TaskContext(task_result=result), *record.args] if task.takes_context else record.args
             value = await self.calls.call(task.func, args, record.kwargs)
         except asyncio.CancelledError:
@@ -307,22 +306,9 @@ class TaskRunner:
         return False
 
     async def _finished(self, record: TaskRecord, task: Task[Any, Any], error: BaseException | None) -> None:
-        """Send `task_finished` in a thread (receivers may use the database) with `error` as the
-        exception being handled there, so `logger.exception` in receivers reports it."""
-        await sync_to_async(_send_finished)(self.sender, record.to_result(task), error)
-
-
-def _send_finished(sender: type, result: TaskResult[Any], error: BaseException | None) -> None:
-    if error is None:
-        answers = task_finished.send_robust(sender=sender, task_result=result)
-    else:
-        try:
-            raise error
-        except BaseException:  # noqa: BLE001 - re-raised only to be the exception being handled
-            answers = task_finished.send_robust(sender=sender, task_result=result)
-    for receiver, answer in answers:
-        if isinstance(answer, Exception):
-            logger.error("task_finished receiver %r raised %r", receiver, answer, exc_info=answer)
+        """Send `task_finished` with `error` as the exception being handled, so `logger.exception`
+        in receivers reports it."""
+        await signals.asend_robust(task_finished, self.sender, error, task_result=record.to_result(task))
 
 
 def _now() -> datetime.datetime:

@@ -1,29 +1,32 @@
 """The walnats admin in a real browser (Chromium via Playwright) at 1,280 px: login, the overview,
-an event's page, a dead letter replayed and handled, and the test-message form.
+an event's page, a dead letter replayed and handled, the test-message form, and the task pages.
 
-Everything real: pytest-django's live server, the session's nats-server and a `runactors` worker
-hosting the admin app's actors (tests/adminapp).
+Everything real: pytest-django's live server, the session's nats-server, a `runactors` worker
+hosting the admin app's actors (tests/adminapp) and one running the "default" task queue.
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 import pytest_asyncio
 from django.contrib.auth.models import User
+from django_tasks import TaskResultStatus
 from nats.js.errors import NotFoundError
 
 import walnats_django
 from tests.adminapp import bus
 from tests.adminapp.fixtures import admin_bus, admin_worker  # noqa: F401
-from tests.helpers import DEAD_LETTER_LINE, WorkerProcess, await_line, unique, wait_lines
+from tests.helpers import DEAD_LETTER_LINE, StartWorker, WorkerProcess, await_line, unique, wait_lines
+from tests.testapp.tasks import add, always_fails
 from walnats_django.client import get_connection
 from walnats_django.jetstream import consumer_config
+from walnats_django.tasks import wait
 
 from .conftest import PASSWORD, Shoot
 
@@ -36,6 +39,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("admin_bus", "admin_w
 OVERVIEW = "/admin/walnats_django/registeredevent/"
 DEAD_LETTERS = "/admin/walnats_django/deadletter/"
 SEND = "/admin/walnats_django/registeredevent/send/"
+TASK_QUEUES = "/admin/walnats_django/taskqueue/"
 ORPHAN = "admin-keep-renamed"
 
 
@@ -59,6 +63,14 @@ async def orphan() -> AsyncIterator[None]:
     conn = await get_connection(2)
     with contextlib.suppress(NotFoundError):
         await conn.js.delete_consumer(bus.LIMITED.stream_name, ORPHAN)
+
+
+@pytest.fixture(scope="module")
+def task_worker(start_worker: StartWorker) -> Iterator[WorkerProcess]:
+    """A `runactors` worker running the "default" task queue (its stream exists once it started)."""
+    worker = start_worker("--queue", "default")
+    yield worker
+    worker.stop()
 
 
 async def dead_letter(worker: WorkerProcess, record_dir: Path, text: str) -> int:
@@ -175,3 +187,48 @@ async def test_the_test_message_form(
     assert "cannot greet 'boom'" in await page.locator("#error").inner_text()
     assert re.match(r"Failed after [\d.]+ ms", await page.locator("#outcome-summary").inner_text())
     await shoot(page, "send-test-message-error")
+
+
+async def style(page: Page, selector: str, prop: str) -> str:
+    """The computed `prop` of the first element matching `selector`."""
+    value = await page.locator(selector).first.evaluate(f"e => getComputedStyle(e).{prop}")
+    assert isinstance(value, str)
+    return value
+
+
+@pytest.mark.usefixtures("task_worker")
+async def test_the_task_pages(page: Page, live_server: LiveServer, superuser: User, shoot: Shoot) -> None:
+    done = await wait(await add.aenqueue(20, b=22), timeout=15)
+    failed = await wait(await always_fails.aenqueue(unique("browser")), timeout=15)
+    assert (done.status, failed.status) == (TaskResultStatus.SUCCESSFUL, TaskResultStatus.FAILED)
+
+    await log_in(page, live_server, superuser, TASK_QUEUES)
+    assert await page.locator("h1").inner_text() == "Task queues"
+    assert (await page.locator(".breadcrumbs").inner_text()).endswith("\u203a Task queues")
+    assert "Live numbers from NATS" in await page.locator("#nats-status").inner_text()
+    queue = page.locator('tr.queue[data-queue="default"]')
+    assert await queue.locator(".num-pending").inner_text() == "0"
+    assert int(await queue.locator(".num-waiting").inner_text()) >= 1, "the worker's pull waits for work"
+    assert await style(page, "#backend-default", "marginBottom") == "30px", "admin.css is applied"
+    assert await style(page, 'tr.queue[data-queue="default"] td.number', "textAlign") == "right"
+    await shoot(page, "task-queues")
+
+    await page.locator("#backend-default").get_by_role("link", name="recent results").click()
+    await page.wait_for_url(re.compile(r"/taskresult/\?backend=default$"))
+    assert await page.locator("h1").inner_text() == "Task results"
+    row = page.locator(f'tr.result[data-result="{failed.id}"]')
+    assert await row.locator(".task-status").inner_text() == "FAILED"
+    errors = page.locator(f'tr.result-errors[data-result="{failed.id}"] li.task-error')
+    assert await errors.count() == 3, "RETRIES 2: three attempts"
+    assert await style(page, "#result_list", "tableLayout") == "fixed"
+    assert await style(page, ".task-status.status-FAILED", "whiteSpace") == "nowrap"
+    await shoot(page, "task-results")
+
+    await row.locator("th a").click()
+    await page.wait_for_url(re.compile(rf"/taskresult/default/{failed.id}/$"))
+    assert await page.locator("h1").inner_text() == f"Task result {failed.id}"
+    crumbs = await page.locator(".breadcrumbs").inner_text()
+    assert crumbs.endswith(f"\u203a Task results \u203a {failed.id}"), crumbs
+    assert await page.locator(".task-errors details[open]").count() == 1, "the last error open"
+    assert await style(page, ".walnats-result pre.traceback", "maxHeight") == "512px"
+    await shoot(page, "task-result")

@@ -4,12 +4,14 @@ system checks (E030-E034) and the stored record format. No worker runs here."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import nats
 import pytest
 import pytest_asyncio
 from django.core.checks import Error
@@ -28,7 +30,7 @@ from walnats_django.checks import check_tasks
 from walnats_django.tasks import TaskArgumentsError, TaskQueueMissing, WalnatsBackend, wait
 from walnats_django.tasks.checking import backend_problems
 from walnats_django.tasks.options import TaskOptions, parse_options
-from walnats_django.tasks.records import TaskRecord
+from walnats_django.tasks.records import TaskRecord, record_status
 from walnats_django.testing import NatsServer, free_port
 
 WALNATS_BACKEND = "walnats_django.tasks.WalnatsBackend"
@@ -102,6 +104,18 @@ async def test_enqueue_to_a_queue_without_stream_says_to_run_runactors(bare_serv
     ) as caught:
         await add.aenqueue(1, 2)
     assert isinstance(caught.value, EventNotRegistered)
+    # Its READY record, stored first, is FAILED with the error the caller got.
+    nc = await nats.connect(bare_server.url)
+    try:
+        bucket = await nc.jetstream().key_value("tasks-default")
+        [key] = await bucket.keys()
+        entry = await bucket.get(key)
+    finally:
+        await nc.close()
+    assert entry.value is not None
+    record = TaskRecord.decode(entry.value)
+    assert record.status == TaskResultStatus.FAILED.value
+    assert record.errors[0].exception_class_path == "walnats_django.tasks.errors.TaskQueueMissing"
 
 
 async def test_arguments_over_half_the_max_payload_are_refused_before_publishing(
@@ -272,6 +286,32 @@ def test_a_record_round_trips_through_json() -> None:
         return_value={"a": [1.5]},
     )
     assert TaskRecord.decode(record.encode()) == record
+
+
+def test_a_queue_message_carries_the_ready_revision_and_a_stored_record_does_not() -> None:
+    record = TaskRecord(id="r1", task="t", backend="default", queue="default", args=[], kwargs={})
+    assert b"ready_revision" not in record.encode()
+    message = dataclasses.replace(record, ready_revision=7)
+    assert TaskRecord.decode(message.encode()).ready_revision == 7
+    with pytest.raises(ValueError, match="ready_revision must be a positive integer"):
+        TaskRecord.decode(message.encode().replace(b'"ready_revision":7', b'"ready_revision":"7"'))
+
+
+@pytest.mark.parametrize("status", [status.value for status in TaskResultStatus])
+def test_record_status_reads_the_status_without_decoding(status: str) -> None:
+    sneaky = {"status": "SUCCESSFUL", "x": ',"status":"FAILED"'}
+    record = TaskRecord(
+        id="r1", task="t", backend="default", queue="default", args=[sneaky], kwargs={}, status=status
+    )
+    assert record_status(record.encode()) == status
+
+
+def test_record_status_of_json_another_writer_spaced_out_decodes_it() -> None:
+    data = b'{"id": "x", "task": "t", "backend": "b", "queue": "q", "status": "RUNNING", "args": []'
+    data += b', "kwargs": {}}'
+    assert record_status(data) == "RUNNING"
+    with pytest.raises(ValueError, match="status 'DONE' is not one of"):
+        record_status(data.replace(b"RUNNING", b"DONE"))
 
 
 def test_a_shrunk_record_keeps_the_end_of_each_traceback() -> None:

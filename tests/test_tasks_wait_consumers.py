@@ -20,7 +20,7 @@ from nats.js import JetStreamContext
 from tests.helpers import unique, until
 from walnats_django.tasks import TaskWaitTimeout
 from walnats_django.tasks.records import TaskRecord
-from walnats_django.tasks.store import ResultStore, Stored
+from walnats_django.tasks.store import ResultStore
 from walnats_django.testing import NatsServer
 
 
@@ -41,13 +41,13 @@ async def consumer_count(url: str, store: ResultStore) -> int:
 async def started_waiting(store: ResultStore, result_id: str) -> asyncio.Future[TaskRecord | None]:
     """Start a wait and return once its subscription is in place (it reads the key after)."""
     subscribed = asyncio.Event()
-    original = store.read
+    original = store._read_encoded
 
-    async def read(result_id: str) -> Stored | None:
+    async def read(result_id: str) -> tuple[bytes, int] | None:
         subscribed.set()
         return await original(result_id)
 
-    store.read = read  # type: ignore[method-assign]
+    store._read_encoded = read  # type: ignore[method-assign]
     waiting = asyncio.ensure_future(store.wait_finished(result_id, 10.0))
     await asyncio.wait_for(subscribed.wait(), 5)
     return waiting

@@ -35,6 +35,7 @@ from tests.testapp.tasks import (
 )
 from walnats_django import deadletters
 from walnats_django.tasks import TaskWaitTimeout, WalnatsBackend, wait, wait_sync
+from walnats_django.tasks.backend import _abandon
 from walnats_django.tasks.queues import queue_event
 from walnats_django.tasks.records import TaskRecord
 from walnats_django.tasks.store import Stored
@@ -221,6 +222,55 @@ async def test_a_stale_redelivery_never_overwrites_a_finished_result(task_worker
     )
     after = await stored(result.id)
     assert after == before, "same record, same revision"
+
+
+async def ready_message(args: list[Any]) -> tuple[TaskRecord, int]:
+    """A READY record of `add` stored as enqueue stores it, and its queue message (not published)."""
+    record = TaskRecord(
+        id=unique("r"),
+        task="tests.testapp.tasks.add",
+        backend="default",
+        queue="default",
+        args=args,
+        kwargs={},
+    )
+    revision = await backend().store.write(record, 0)
+    assert revision
+    return dataclasses.replace(record, ready_revision=revision), revision
+
+
+async def test_a_message_with_its_ready_revision_runs_once_and_the_same_message_again_is_stale(
+    task_worker: WorkerProcess,
+) -> None:
+    message, ready = await ready_message([20, 22])
+    await walnats_django.emit(queue_event("default"), message, wait=True)
+    done = await wait(await add.aget_result(message.id), timeout=10)
+    assert done.return_value == 42
+    before = await stored(message.id)
+    assert before.revision == ready + 2, "RUNNING and SUCCESSFUL, no other write"
+    mark = task_worker.mark()
+    await walnats_django.emit(queue_event("default"), message, wait=True)  # the same message again
+    await await_line(
+        task_worker, f"Task id={message.id} path=tests.testapp.tasks.add is SUCCESSFUL already", mark
+    )
+    assert await stored(message.id) == before
+
+
+async def test_a_message_whose_enqueue_failed_never_runs(task_worker: WorkerProcess) -> None:
+    """enqueue raised (here: its PubAck was lost) after JetStream stored the message: the READY
+    record is FAILED with that error, and the worker skips the message."""
+    message, ready = await ready_message([1, 2])
+    lost = walnats_django.RequestTimeout("no PubAck within 5s")
+    await _abandon(backend().store, dataclasses.replace(message, ready_revision=None), ready, lost)
+    mark = task_worker.mark()
+    await walnats_django.emit(queue_event("default"), message, wait=True)
+    await await_line(
+        task_worker, f"Task id={message.id} path=tests.testapp.tasks.add is FAILED already", mark
+    )
+    result = await add.aget_result(message.id)
+    assert result.status == TaskResultStatus.FAILED
+    assert result.worker_ids == []
+    assert result.errors[0].exception_class_path == "walnats_django.errors.RequestTimeout"
 
 
 async def test_a_message_naming_no_task_is_refused_stored_failed_and_dead_lettered(

@@ -59,6 +59,9 @@ class TaskRecord:
     errors: tuple[TaskError, ...] = ()
     worker_ids: tuple[str, ...] = ()
     return_value: Any = None
+    ready_revision: int | None = None
+    """In a queue message only: the revision of the READY record the enqueuer stored, so the
+    worker's claim of a first delivery is one compare-and-set write with no read."""
 
     @classmethod
     def of(cls, result: TaskResult[Any]) -> TaskRecord:
@@ -161,6 +164,8 @@ class TaskRecord:
             "worker_ids": list(self.worker_ids),
             "return_value": self.return_value,
         }
+        if self.ready_revision is not None:
+            fields["ready_revision"] = self.ready_revision
         return json.dumps(fields, separators=(",", ":"), allow_nan=False).encode()
 
     @classmethod
@@ -182,6 +187,9 @@ class TaskRecord:
             raise ValueError("task record errors must be objects with exception_class_path and traceback")
         if not isinstance(workers, list) or not all(isinstance(w, str) for w in workers):
             raise ValueError("task record worker_ids must be a list of strings")
+        ready_revision = fields.get("ready_revision")
+        if ready_revision is not None and (type(ready_revision) is not int or ready_revision < 1):
+            raise ValueError("task record ready_revision must be a positive integer or absent")
         return cls(
             id=fields["id"],
             task=fields["task"],
@@ -197,7 +205,20 @@ class TaskRecord:
             ),
             worker_ids=tuple(workers),
             return_value=fields.get("return_value"),
+            ready_revision=ready_revision,
         )
+
+
+_STATUS_FIELD = b',"status":"'
+
+
+def record_status(data: bytes) -> str:
+    """The status of an encoded record, read without decoding the rest when `encode()` wrote it
+    (which puts it before args and return value); `ValueError` when the record is malformed."""
+    start = data.find(_STATUS_FIELD) + len(_STATUS_FIELD)
+    end = data.find(b'"', start) if start >= len(_STATUS_FIELD) else -1
+    status = data[start:end].decode("ascii", "replace") if end >= 0 else ""
+    return status if status in STATUSES else TaskRecord.decode(data).status
 
 
 def _is_error(value: object) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime
 import logging
 import os
@@ -145,13 +146,18 @@ class TaskRunner:
     async def _claim(self, message: TaskRecord) -> tuple[TaskRecord, int, Task[Any, Any]] | None:
         """Mark the result RUNNING for this attempt; None when there is nothing to run."""
         await self.store.ensure_once()
-        for _ in range(MAX_CLAIMS):
-            try:
-                stored = await self.store.read(message.id)
-            except ValueError as exc:
-                logger.error("Task id=%s has an unreadable stored result: %s", message.id, exc)
-                raise GiveUp(exc) from exc
-            record, revision = (stored.record, stored.revision) if stored else (message, 0)
+        ready = dataclasses.replace(message, ready_revision=None)
+        for claim in range(MAX_CLAIMS):
+            if claim == 0 and message.ready_revision is not None:
+                # Most likely still the READY record the enqueuer stored: a failed write reads it.
+                record, revision = ready, message.ready_revision
+            else:
+                try:
+                    stored = await self.store.read(message.id)
+                except ValueError as exc:
+                    logger.error("Task id=%s has an unreadable stored result: %s", message.id, exc)
+                    raise GiveUp(exc) from exc
+                record, revision = (stored.record, stored.revision) if stored else (ready, 0)
             if record.is_finished:
                 logger.info(
                     "Task id=%s path=%s is %s already; this delivery is skipped",
@@ -238,7 +244,11 @@ class TaskRunner:
     async def _succeeded(self, record: TaskRecord, revision: int, task: Task[Any, Any], value: Any) -> None:
         try:
             done = record.succeeded(normalize_json(value), _now())
-            done.encode()
+            # The store encodes the record before any I/O: a value JSON cannot hold fails there.
+            stored = await self._store_outcome(done, revision)
+        except PayloadTooLarge as exc:
+            await self._not_stored(record, revision, task, ReturnValueNotStored(f"{record.task}: {exc}"))
+            return
         except (TypeError, ValueError) as exc:
             await self._not_stored(
                 record,
@@ -249,11 +259,6 @@ class TaskRunner:
                     f"as JSON ({exc}); return str, int, float, bool, None, or lists and dicts of them."
                 ),
             )
-            return
-        try:
-            stored = await self._store_outcome(done, revision)
-        except PayloadTooLarge as exc:
-            await self._not_stored(record, revision, task, ReturnValueNotStored(f"{record.task}: {exc}"))
             return
         if stored:
             logger.debug("Task done id=%s path=%s", record.id, record.task)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 import time
 
 import nats.errors
@@ -24,11 +25,11 @@ from ..conf import walnats_settings
 from ..errors import NatsUnavailable, PayloadTooLarge
 from ..jetstream import upsert_stream
 from .errors import TaskWaitTimeout
-from .records import TaskRecord
+from .records import FINISHED, TaskRecord, record_status
 
 logger = logging.getLogger("walnats_django.tasks")
 
-KEY_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_=")
+RESULT_ID = re.compile(r"[A-Za-z0-9_=-]{1,255}")
 """Result ids the bucket can hold as keys (KV keys also allow '.' and '/', which ids never use)."""
 DUPLICATE_WINDOW = 120.0
 REMOVAL_HEADERS = ("KV-Operation", "Nats-Marker-Reason")
@@ -47,7 +48,7 @@ class Stored:
 
 def is_result_id(value: object) -> bool:
     """Whether `value` can be a result id (a key of the bucket)."""
-    return isinstance(value, str) and 0 < len(value) <= 255 and set(value) <= KEY_CHARACTERS
+    return isinstance(value, str) and RESULT_ID.fullmatch(value) is not None
 
 
 def check_record_size(data: bytes, max_payload: int) -> None:
@@ -125,6 +126,11 @@ class ResultStore:
 
     async def read(self, result_id: str) -> Stored | None:
         """The stored record, or None when there is none (or no bucket yet)."""
+        found = await self._read_encoded(result_id)
+        return None if found is None else Stored(TaskRecord.decode(found[0]), found[1])
+
+    async def _read_encoded(self, result_id: str) -> tuple[bytes, int] | None:
+        """The stored record as JSON with its revision, or None when there is none."""
         if not is_result_id(result_id):
             return None
         conn = await self._connection()
@@ -143,7 +149,7 @@ class ResultStore:
             raise _unavailable(exc) from exc
         assert entry.value is not None
         assert entry.revision is not None
-        return Stored(TaskRecord.decode(entry.value), entry.revision)
+        return entry.value, entry.revision
 
     async def size_limit(self) -> int:
         """The most bytes a record may take: the server's max_payload, less room for subject and headers."""
@@ -191,18 +197,24 @@ class ResultStore:
     async def _follow(
         self, conn: Connection, sub: Subscription, result_id: str, deadline: float, timeout: float
     ) -> TaskRecord | None:
+        # Only a finished record is decoded whole; the others are looked at for their status.
         reconnects = conn.nc.stats["reconnects"]
-        stored = await self.read(result_id)
-        if stored is not None and not stored.record.is_finished:
+        current = await self._read_encoded(result_id)
+        status = "" if current is None else record_status(current[0])
+        if status not in FINISHED:
             await self._ensure_republishing(conn)
         while True:
-            if stored is None or stored.record.is_finished:
-                return None if stored is None else stored.record
+            if current is None:
+                return None
+            if status in FINISHED:
+                record = TaskRecord.decode(current[0])
+                if record.is_finished:
+                    return record
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TaskWaitTimeout(
                     f"task result {result_id!r} did not finish within {timeout:g}s (status "
-                    f"{stored.record.status}); it may still finish: wait again, or refresh() later."
+                    f"{status}); it may still finish: wait again, or refresh() later."
                 )
             try:
                 msg = await sub.next_msg(timeout=min(left, RECONNECT_CHECK_EVERY))
@@ -210,15 +222,17 @@ class ResultStore:
                 # Writes stored while the connection was down never reach the subscription.
                 if conn.nc.stats["reconnects"] != reconnects:
                     reconnects = conn.nc.stats["reconnects"]
-                    stored = await self.read(result_id)
+                    current = await self._read_encoded(result_id)
+                    status = "" if current is None else record_status(current[0])
                 continue
             except nats.errors.ConnectionClosedError as exc:
                 raise _unavailable(exc) from exc
             if _removes(msg):
                 return None  # deleted or expired
             revision = int((msg.headers or {}).get("Nats-Sequence", 0))
-            if revision > stored.revision:
-                stored = Stored(TaskRecord.decode(msg.data), revision)
+            if revision > current[1]:
+                current = (msg.data, revision)
+                status = record_status(msg.data)
 
     async def _ensure_republishing(self, conn: Connection) -> None:
         """Bring a bucket made before writes were republished up to date (once per connection),

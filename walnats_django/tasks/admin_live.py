@@ -1,17 +1,15 @@
 """The base of the admin's task pages: staff only, GET only, no object views, live JetStream numbers.
 
-As "Registered events" (`walnats_django/admin.py`): a table-less model per page puts it in the admin
-index with the admin's login and staff checks; it reads NATS with short timeouts, never the database,
-and still renders (saying why there are no live numbers) when NATS is down or runs without JetStream.
-The index lists the task pages only when TASKS has a WalnatsBackend.
+As "Registered events" (`walnats_django/admin/events.py`): a table-less model per page puts it in the
+admin index with the admin's login and staff checks; it reads NATS through the event pages' `LivePages`
+(short timeouts, never the database) and still renders, saying why there are no live numbers, when NATS
+is down or runs without JetStream. The index lists the task pages only when TASKS has a WalnatsBackend.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
@@ -19,23 +17,12 @@ from django.db import models as db_models
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
-from nats.js import JetStreamContext
 
-from ..admin.live import NOT_CREATED, Live, scrub
+from ..admin.live import NOT_CREATED, LivePages
 from ..admin.pages import page_context
-from ..client import get_connection
-from ..client.pubacks import jetstream_disabled
-from ..conf import walnats_settings
-from ..errors import NatsUnavailable
-from ..servers import redact
-from ..sync import run_sync
 from .backend import WalnatsBackend
 from .compat import task_backends
 from .queues import walnats_aliases
-
-logger = logging.getLogger("walnats_django.admin")
-
-T = TypeVar("T")
 
 if TYPE_CHECKING:
     _ModelAdmin = admin.ModelAdmin[db_models.Model]
@@ -53,13 +40,8 @@ def backends() -> list[WalnatsBackend]:
     return found
 
 
-class TaskPageAdmin(_ModelAdmin):
+class TaskPageAdmin(LivePages, _ModelAdmin):
     """A read-only page of live JetStream state: staff only, GET only, no object views."""
-
-    connect_timeout: float = 1.0
-    """Seconds to wait for a NATS connection before saying NATS is unreachable."""
-    lookup_timeout: float = 1.0
-    """Seconds for all JetStream lookups of one page together."""
 
     def has_view_permission(self, request: HttpRequest, obj: db_models.Model | None = None) -> bool:
         # Operational state without secrets (as "Registered events"): every active staff member.
@@ -103,39 +85,3 @@ class TaskPageAdmin(_ModelAdmin):
             **context,
         }
         return TemplateResponse(request, template, page)
-
-    def live(self, fetch: Callable[[JetStreamContext], Awaitable[T]]) -> tuple[T | None, Live]:
-        """`fetch(js)` within the timeouts, or None and the reason it could not run."""
-        servers = [redact(url) for url in walnats_settings.SERVERS]
-        try:
-            value, connected = run_sync(self._fetch(fetch))
-        except NatsUnavailable as exc:
-            return None, Live(ok=False, servers=servers, error=scrub(str(exc)), unreachable=True)
-        except Exception as exc:  # noqa: BLE001 - the page must render whatever NATS does
-            error = scrub(f"{type(exc).__name__}: {exc}".rstrip(": "))
-            logger.warning("Live task numbers unavailable: %s", error)
-            return None, Live(ok=False, servers=servers, error=error)
-        return value, Live(ok=True, servers=servers, connected_url=connected)
-
-    async def _fetch(self, fetch: Callable[[JetStreamContext], Awaitable[T]]) -> tuple[T, str | None]:
-        connecting = asyncio.ensure_future(get_connection(self.connect_timeout))
-        connecting.add_done_callback(_retrieve)
-        try:
-            # The shield keeps a slow connect shared with other callers alive; the outer bound
-            # keeps this page from waiting on it for long.
-            conn = await asyncio.wait_for(asyncio.shield(connecting), self.connect_timeout + 0.25)
-        except TimeoutError:
-            raise NatsUnavailable(f"no connection to NATS within {self.connect_timeout:g}s.") from None
-        if not conn.jetstream_enabled:
-            raise jetstream_disabled()
-        url = conn.nc.connected_url
-        js = conn.nc.jetstream(timeout=self.lookup_timeout)
-        async with asyncio.timeout(self.lookup_timeout + 0.25):
-            value = await fetch(js)
-        return value, redact(url.geturl()) if url is not None else None
-
-
-def _retrieve(future: asyncio.Future[Any]) -> None:
-    # A connect that outlived the page's wait must not log "exception was never retrieved".
-    if not future.cancelled():
-        future.exception()

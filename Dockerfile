@@ -15,7 +15,7 @@ WORKDIR /app
 # tools and the nats-server binary stay out of the image (compose runs the nats image).
 COPY pyproject.toml README.md ./
 COPY walnats_django/ walnats_django/
-RUN pip install -e '.[nkeys,example]'
+RUN pip install -e '.[nkeys,example,metrics]'
 
 COPY . .
 # var/ holds the SQLite database (a volume in compose.yaml); never ship a local one.

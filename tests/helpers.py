@@ -14,6 +14,7 @@ import re
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 import uuid
 from collections.abc import Callable
@@ -27,9 +28,11 @@ from nats.js.api import ConsumerInfo
 from nats.js.errors import NotFoundError
 
 from walnats_django import Actor, registry
-from walnats_django.testing import NatsServer, OutputLines, ProcessExited
+from walnats_django.testing import NatsServer, OutputLines, ProcessExited, free_port
 
 if TYPE_CHECKING:
+    import pytest
+
     from walnats_django.worker import Worker
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -275,3 +278,16 @@ async def stop_in_process(worker: Worker, task: asyncio.Task[None], timeout: flo
     worker.stop()
     with contextlib.suppress(Exception):
         await asyncio.wait_for(task, timeout)
+
+
+def write_project(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, files: dict[str, str], settings: str
+) -> None:
+    """Write `files` (dedented) into pytester's directory for a project on `settings`, with
+    NATS_URL naming a port where nothing listens (the plugin must never use it on its own)."""
+    for name, text in files.items():
+        path = pytester.path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip())
+    monkeypatch.setenv("DJANGO_SETTINGS_MODULE", settings)
+    monkeypatch.setenv("NATS_URL", f"nats://127.0.0.1:{free_port()}")

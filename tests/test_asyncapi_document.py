@@ -160,6 +160,21 @@ def test_the_headers_publishers_send_fit_the_header_schemas() -> None:
         check(document, "/components/schemas/walnats-request-headers", {**sent, "Walnats-Delay": "soon"})
 
 
+def test_the_trace_context_headers_fit_the_header_schemas() -> None:
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, set_span_in_context
+
+    from walnats_django.tracing.headers import inject
+
+    span = SpanContext(trace_id=0x1234, span_id=0x5678, is_remote=False, trace_flags=TraceFlags(1))
+    sent = build_headers(uid="u")
+    inject(sent, set_span_in_context(NonRecordingSpan(span)))
+    assert sent["traceparent"] == f"00-{0x1234:032x}-{0x5678:016x}-01"
+    document = kinds_document()
+    check(document, "/components/schemas/walnats-event-headers", sent)
+    with pytest.raises(jsonschema.ValidationError):
+        check(document, "/components/schemas/walnats-event-headers", {**sent, "traceparent": "00-abc"})
+
+
 def test_servers_are_listed_without_credentials() -> None:
     urls = [
         "nats://alice:s3cret@nats.example.com:4333",

@@ -218,6 +218,15 @@ def test_actors_run_the_runactors_command_and_get_time_to_finish_jobs() -> None:
     assert shutdown_timeout < seconds(SERVICES["actors"]["stop_grace_period"])
 
 
+def test_actors_serve_metrics_on_the_compose_network_and_the_image_has_the_metrics_extra() -> None:
+    name, args = management_command_args("actors")
+    options = parse_management_args(name, args)
+    assert options["metrics_port"] == 9100
+    assert options["metrics_addr"] == "0.0.0.0"
+    install = next(line for line in DOCKERFILE.splitlines() if "pip install" in line)
+    assert "metrics" in install.partition("[")[2].partition("]")[0].split(",")
+
+
 def test_relay_runs_relayoutbox_and_the_project_has_the_outbox() -> None:
     name, args = management_command_args("relay")
     assert name == "relayoutbox"

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import textwrap
 
 import nats
 import pytest
 
-from walnats_django.testing import NatsServer, free_port
+from tests.helpers import write_project
+from walnats_django.testing import NatsServer
 
 pytest_plugins = ["pytester"]
 
@@ -242,12 +242,7 @@ FILES = {
 @pytest.fixture
 def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
     """The project written into pytester's directory; NATS_URL names a port where nothing listens."""
-    for name, text in FILES.items():
-        path = pytester.path / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text).lstrip())
-    monkeypatch.setenv("DJANGO_SETTINGS_MODULE", "liveproj.settings")
-    monkeypatch.setenv("NATS_URL", f"nats://127.0.0.1:{free_port()}")
+    write_project(pytester, monkeypatch, FILES, "liveproj.settings")
     return pytester
 
 

@@ -9,11 +9,9 @@ developer's NATS.
 
 from __future__ import annotations
 
-import textwrap
-
 import pytest
 
-from walnats_django.testing import free_port
+from tests.helpers import write_project
 
 pytest_plugins = ["pytester"]
 
@@ -139,12 +137,7 @@ FILES = {
 @pytest.fixture
 def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
     """The project written into pytester's directory; NATS_URL names a port where nothing listens."""
-    for name, text in FILES.items():
-        path = pytester.path / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text).lstrip())
-    monkeypatch.setenv("DJANGO_SETTINGS_MODULE", "taskproj.settings")
-    monkeypatch.setenv("NATS_URL", f"nats://127.0.0.1:{free_port()}")
+    write_project(pytester, monkeypatch, FILES, "taskproj.settings")
     return pytester
 
 

@@ -44,6 +44,12 @@ _COMMON: Schema = {
     HEADER_REPLAY_FOR: _text(
         "On a replayed dead letter: the only actor that handles it; the other actors skip it."
     ),
+    "traceparent": _text(
+        "W3C trace context of the sender's span (WALNATS['TRACING'], on by default when "
+        "opentelemetry-api is installed); actors continue the trace. Also copied to Walnats-Trace.",
+        pattern=r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$",
+    ),
+    "tracestate": _text("W3C trace state that goes with traceparent, when the sender's context has one."),
 }
 _REQUEST: Schema = {
     HEADER_REPLY: _text(

@@ -48,6 +48,12 @@ def record_schema(statuses: list[str]) -> Schema:
             },
             "worker_ids": {"type": "array", "items": {"type": "string"}},
             "return_value": {"description": "The task's return value (JSON)."},
+            "ready_revision": {
+                "type": "integer",
+                "minimum": 1,
+                "description": "In a queue message only: the revision of the READY result the enqueuer "
+                "stored, which the worker's claim replaces.",
+            },
         },
         "required": ["id", "task", "backend", "queue", "status", "args", "kwargs"],
     }

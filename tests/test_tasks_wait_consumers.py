@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 import nats
@@ -17,7 +18,8 @@ import pytest
 from django.utils import timezone
 from nats.js import JetStreamContext
 
-from tests.helpers import unique, until
+from tests.helpers import unique, until, using
+from walnats_django.client import get_connection
 from walnats_django.tasks import TaskWaitTimeout
 from walnats_django.tasks.records import TaskRecord
 from walnats_django.tasks.store import ResultStore
@@ -168,3 +170,36 @@ async def _republishes(url: str, store: ResultStore) -> bool:
         return (await nc.jetstream().stream_info(store.stream)).config.republish is not None
     finally:
         await nc.close()
+
+
+async def test_writes_stored_while_the_connection_was_down_end_the_wait_after_it_reconnects(
+    tmp_path: Path,
+) -> None:
+    """The subscription misses what the bucket republished while this process was cut off;
+    once reconnected, the wait reads the key again instead of waiting for its timeout."""
+    server = NatsServer(store_dir=tmp_path / "store").start()
+    try:
+        with using(server, CONNECT_OPTIONS={"reconnect_time_wait": 4}):
+            store = ResultStore(unique("wait-reconnect"), ttl=60)
+            record = ready_record()
+            revision = await store.write(record, 0)
+            assert revision
+            waiting = await started_waiting(store, record.id)
+            conn = await get_connection(5)
+            server.restart()  # same port and store; this process reconnects after reconnect_time_wait
+            nc = await nats.connect(server.url)
+            try:
+                kv = await nc.jetstream().key_value(store.bucket)
+                running = await kv.update(record.id, record.started("w", timezone.now()).encode(), revision)
+                await kv.update(record.id, record.succeeded(11, timezone.now()).encode(), running)
+            finally:
+                await nc.close()
+            assert not conn.nc.is_connected, "the writes must land while the waiting connection is down"
+
+            found = await asyncio.wait_for(waiting, 20)
+
+            assert found is not None
+            assert found.return_value == 11
+            assert conn.nc.stats["reconnects"] == 1
+    finally:
+        server.cleanup()

@@ -1,0 +1,260 @@
+"""The outbox on a real PostgreSQL server (tests/postgres.py), relayed by `manage.py relayoutbox`
+subprocesses: a committed `outbox.emit()` is published once and a rolled-back one never; three
+relays at once (`SELECT ... FOR UPDATE SKIP LOCKED`) publish each of 2,000 rows once; a relay
+killed between publishing a batch and committing it loses and duplicates nothing.
+
+Besides the stream, each test watches the subject with a core NATS subscription: it sees every
+publish, including those JetStream's de-duplication keeps out of the stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import os
+import signal
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from typing import Any
+
+import nats
+import psycopg
+import pytest
+from asgiref.sync import sync_to_async
+from django.core.management import call_command
+from django.db import transaction
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from pytest_django import DjangoDbBlocker
+
+from tests.helpers import CommandProcess, await_line, unique, until
+from tests.postgres import PostgresServer, database_alias, forget_connection
+from tests.streams import reset_async, stored_async
+from tests.testapp.outbox_events import OB_BULK, OB_NOTE
+from walnats_django import Event, outbox
+from walnats_django.outbox.models import OutboxMessage, Status
+from walnats_django.testing import NatsServer
+from walnats_django.wire import HEADER_MSG_ID
+
+PG = "postgres"
+"""The database alias, here and in the relays' settings (tests/settings_postgres.py)."""
+TABLE = OutboxMessage._meta.db_table
+
+pytestmark = pytest.mark.slow
+
+StartRelay = Callable[..., CommandProcess]
+
+
+@pytest.fixture(scope="module")
+def postgres_url(django_db_blocker: DjangoDbBlocker) -> Iterator[str]:
+    """A PostgreSQL server of this module's own, with a migrated outbox, as Django's "postgres"."""
+    with PostgresServer() as server:
+        url = server.create_database("outbox")
+        with database_alias(PG, url), django_db_blocker.unblock():
+            call_command("migrate", "walnats_outbox", database=PG, verbosity=0)
+            forget_connection(PG)
+            yield url
+
+
+@pytest.fixture
+async def outbox_db(postgres_url: str, django_db_blocker: DjangoDbBlocker) -> AsyncIterator[str]:
+    """The "postgres" alias with an empty outbox, open to this test."""
+    with django_db_blocker.unblock():
+        await sync_to_async(OutboxMessage.objects.using(PG).all().delete)()
+        yield PG
+        await sync_to_async(forget_connection)(PG)
+
+
+@pytest.fixture
+def start_relay(postgres_url: str, nats_server: NatsServer) -> Iterator[StartRelay]:
+    """Start `relayoutbox --database postgres <args>` subprocesses; all are killed at the end."""
+    started: list[CommandProcess] = []
+
+    def start(*args: str) -> CommandProcess:
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "tests.settings_postgres",
+            "WALNATS_TEST_POSTGRES_URL": postgres_url,
+            "NATS_URL": nats_server.url,
+            "PYTHONUNBUFFERED": "1",
+        }
+        process = CommandProcess("relayoutbox", ["--database", PG, *args], env)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.stop()
+
+
+class Publishes:
+    """Every message published on an event's subject, in arrival order, as core NATS delivers it."""
+
+    def __init__(self, url: str, event: Event[Any, Any]) -> None:
+        self.url = url
+        self.subject = event.name
+        self.uids: list[str | None] = []
+        self._nc: Client | None = None
+
+    async def __aenter__(self) -> Publishes:
+        self._nc = await nats.connect(self.url)
+        await self._nc.subscribe(self.subject, cb=self._received)
+        await self._nc.flush()
+        return self
+
+    async def _received(self, msg: Msg) -> None:
+        self.uids.append((msg.headers or {}).get(HEADER_MSG_ID))
+
+    async def drained(self) -> list[str | None]:
+        """The uids of every publish so far: drain hands every message already sent our way to the
+        callback before it closes, so call it after the publishers got their PubAcks."""
+        if self._nc is not None:
+            await self._nc.drain()
+            self._nc = None
+        return self.uids
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._nc is not None:
+            await self._nc.close()
+
+
+@sync_to_async
+def write_rows(count: int, prefix: str) -> list[str]:
+    with transaction.atomic(using=PG):
+        return [outbox.emit(OB_BULK, f"{prefix} {number}", using=PG) for number in range(count)]
+
+
+@sync_to_async
+def sent_rows() -> int:
+    return OutboxMessage.objects.using(PG).filter(status=Status.SENT).count()
+
+
+@sync_to_async
+def outbox_rows() -> list[tuple[str, str]]:
+    """Every row's (uid, status)."""
+    return list(OutboxMessage.objects.using(PG).values_list("uid", "status"))
+
+
+def all_sent(count: int) -> Callable[[], Coroutine[Any, Any, bool]]:
+    """For `until`: whether `count` rows are marked sent."""
+
+    async def check() -> bool:
+        return await sent_rows() == count
+
+    return check
+
+
+async def stored_uids(url: str, event: Event[Any, Any] = OB_BULK) -> list[str | None]:
+    return [message.uid for message in await stored_async(url, event)]
+
+
+async def exit_code(process: CommandProcess) -> int:
+    return await asyncio.to_thread(process.wait)
+
+
+class RolledBack(Exception):
+    """Raised to roll a test transaction back."""
+
+
+async def test_a_committed_emit_is_published_once_and_a_rolled_back_one_never(
+    outbox_db: str, nats_server: NatsServer, start_relay: StartRelay
+) -> None:
+    await reset_async(nats_server.url, OB_NOTE)
+    dropped = unique("dropped")
+
+    @sync_to_async
+    def emit_twice() -> str:
+        with transaction.atomic(using=PG):
+            kept = outbox.emit(OB_NOTE, "kept", using=PG)
+        with contextlib.suppress(RolledBack), transaction.atomic(using=PG):
+            outbox.emit(OB_NOTE, "dropped", using=PG, uid=dropped)
+            raise RolledBack
+        return kept
+
+    kept = await emit_twice()
+    async with Publishes(nats_server.url, OB_NOTE) as publishes:
+        for _ in range(2):  # the second run finds nothing left to publish
+            relay = start_relay("--once")
+            assert await exit_code(relay) == 0, relay.log()
+        assert await publishes.drained() == [kept], "published once, by the first run"
+    stored = await stored_async(nats_server.url, OB_NOTE)
+    assert [(message.uid, message.data) for message in stored] == [(kept, b'"kept"')]
+    assert await outbox_rows() == [(kept, Status.SENT)], "the rolled-back row was never written"
+
+
+async def test_three_relays_at_once_publish_each_of_2000_rows_once(
+    outbox_db: str, nats_server: NatsServer, start_relay: StartRelay
+) -> None:
+    await reset_async(nats_server.url, OB_BULK)
+    relays = [start_relay("--batch-size", "50", "--interval", "0.05") for _ in range(3)]
+    for relay in relays:  # all three poll before the rows appear, so they compete for them
+        await await_line(relay, "Outbox relay started")
+    async with Publishes(nats_server.url, OB_BULK) as publishes:
+        uids = await write_rows(2000, "trio")
+        await until(all_sent(2000), "every row sent", timeout=60)
+        published = await publishes.drained()
+    for relay in relays:
+        relay.signal(signal.SIGTERM)
+    sent_by_relay: list[int] = []
+    for relay in relays:
+        assert await exit_code(relay) == 0, relay.log()
+        stopped = relay.wait_for_line("Outbox relay stopped")
+        sent_by_relay.append(int(stopped.split("sent=")[1].split()[0]))
+    twice = [uid for uid, times in collections.Counter(published).items() if times > 1]
+    assert twice == [], "no row is published by two relays: each batch's rows are locked"
+    assert collections.Counter(published) == collections.Counter(uids), "every row published"
+    stored = await stored_uids(nats_server.url)
+    assert collections.Counter(stored) == collections.Counter(uids), "and stored once"
+    assert sum(sent_by_relay) == 2000, sent_by_relay
+    assert sum(1 for sent in sent_by_relay if sent) >= 2, f"the relays shared the work: {sent_by_relay}"
+
+
+async def relay_waiting_for_lock(url: str) -> int | None:
+    """The pid of the backend whose UPDATE of the outbox waits for a lock (the relay marking its
+    batch sent), if there is one."""
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as connection:
+        cursor = await connection.execute(
+            "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE %s",
+            (f'UPDATE "{TABLE}"%',),
+        )
+        row = await cursor.fetchone()
+    return None if row is None else int(row[0])
+
+
+async def backend_gone(url: str, pid: int) -> bool:
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as connection:
+        cursor = await connection.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", (pid,))
+        return await cursor.fetchone() is None
+
+
+async def test_a_relay_killed_between_publishing_and_committing_loses_and_duplicates_nothing(
+    outbox_db: str, postgres_url: str, nats_server: NatsServer, start_relay: StartRelay
+) -> None:
+    await reset_async(nats_server.url, OB_BULK)
+    uids = await write_rows(2000, "row")
+    async with Publishes(nats_server.url, OB_BULK) as publishes:
+        # SHARE mode lets the relay lock its batch (FOR UPDATE takes ROW SHARE) but blocks its
+        # UPDATE (ROW EXCLUSIVE): it publishes 500 rows, then waits where a crash could lose or
+        # duplicate them, until the kill.
+        async with (
+            await psycopg.AsyncConnection.connect(postgres_url) as lock,
+            lock.transaction(),
+        ):
+            await lock.execute(f'LOCK TABLE "{TABLE}" IN SHARE MODE')
+            first = start_relay("--batch-size", "500")
+            backend = await until(
+                lambda: relay_waiting_for_lock(postgres_url), "the relay's UPDATE waits", timeout=30
+            )
+            assert await stored_uids(nats_server.url) == uids[:500], "the first batch was published"
+            first.process.kill()
+            assert await exit_code(first) == -signal.SIGKILL
+        # PostgreSQL notices the lost client once its UPDATE gets the lock, and rolls it back.
+        await until(lambda: backend_gone(postgres_url, backend), "the killed relay's backend ended")
+        assert await sent_rows() == 0, "not committed: the relay died mid-batch"
+
+        second = start_relay("--once", "--batch-size", "500")
+        assert await exit_code(second) == 0, second.log()
+        published = await publishes.drained()
+    assert await stored_uids(nats_server.url) == uids, "every row once, in order"
+    assert await sent_rows() == 2000
+    assert published == uids[:500] + uids, "the killed relay's batch was published again"

@@ -1,7 +1,9 @@
 """The outbox on a real PostgreSQL server (tests/postgres.py), relayed by `manage.py relayoutbox`
 subprocesses: a committed `outbox.emit()` is published once and a rolled-back one never; three
 relays at once (`SELECT ... FOR UPDATE SKIP LOCKED`) publish each of 2,000 rows once; a relay
-killed between publishing a batch and committing it loses and duplicates nothing.
+killed between publishing a batch and committing it loses and duplicates nothing; a relay frozen
+there (SIGSTOP) loses its session after `--idle-timeout`, another relay publishes its batch, and
+the frozen one carries on once resumed. `--idle-timeout` is checked, and left out on SQLite.
 
 Besides the stream, each test watches the subject with a core NATS subscription: it sees every
 publish, including those JetStream's de-duplication keeps out of the stream.
@@ -21,18 +23,20 @@ import nats
 import psycopg
 import pytest
 from asgiref.sync import sync_to_async
-from django.core.management import call_command
-from django.db import transaction
+from django.core.management import CommandError, call_command
+from django.db import connections, transaction
+from django.test.utils import CaptureQueriesContext
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from pytest_django import DjangoDbBlocker
 
 from tests.helpers import CommandProcess, await_line, unique, until
 from tests.postgres import PostgresServer, database_alias, forget_connection
-from tests.streams import reset_async, stored_async
+from tests.streams import reset, reset_async, stored, stored_async
 from tests.testapp.outbox_events import OB_BULK, OB_NOTE
 from walnats_django import Event, outbox
 from walnats_django.outbox.models import OutboxMessage, Status
+from walnats_django.outbox.relay import RelayOptions
 from walnats_django.testing import NatsServer
 from walnats_django.wire import HEADER_MSG_ID
 
@@ -127,6 +131,15 @@ def write_rows(count: int, prefix: str) -> list[str]:
 @sync_to_async
 def sent_rows() -> int:
     return OutboxMessage.objects.using(PG).filter(status=Status.SENT).count()
+
+
+@sync_to_async
+def sent_once() -> list[tuple[str, int]]:
+    """Every row's (uid, attempts) if all are sent, else []: attempts counts committed batches."""
+    rows = OutboxMessage.objects.using(PG).order_by("id")
+    if rows.exclude(status=Status.SENT).exists():
+        return []
+    return list(rows.values_list("uid", "attempts"))
 
 
 @sync_to_async
@@ -258,3 +271,103 @@ async def test_a_relay_killed_between_publishing_and_committing_loses_and_duplic
     assert await stored_uids(nats_server.url) == uids, "every row once, in order"
     assert await sent_rows() == 2000
     assert published == uids[:500] + uids, "the killed relay's batch was published again"
+
+
+async def test_a_relay_frozen_mid_batch_loses_its_session_and_its_batch_is_published_by_another(
+    outbox_db: str, postgres_url: str, nats_server: NatsServer, start_relay: StartRelay
+) -> None:
+    """A frozen relay keeps its rows locked only for --idle-timeout: PostgreSQL then ends its
+    session, another relay publishes the batch, and the frozen one, resumed, warns and goes on."""
+    await reset_async(nats_server.url, OB_BULK)
+    uids = await write_rows(400, "frozen")
+    async with Publishes(nats_server.url, OB_BULK) as publishes:
+        async with (
+            await psycopg.AsyncConnection.connect(postgres_url) as lock,
+            lock.transaction(),
+        ):
+            await lock.execute(f'LOCK TABLE "{TABLE}" IN SHARE MODE')  # see the killed-relay test
+            # 100 rows publish in well under the 1 s (about 0.05 s here; 500 took up to 0.36 s).
+            frozen = start_relay("--batch-size", "100", "--idle-timeout", "1")
+            backend = await until(
+                lambda: relay_waiting_for_lock(postgres_url), "the relay's UPDATE waits", timeout=30
+            )
+            assert await stored_uids(nats_server.url) == uids[:100], "the first batch was published"
+            assert "lost the session" not in frozen.log(), "publishing 100 rows took over 1 s"
+            frozen.signal(signal.SIGSTOP)
+        # The UPDATE gets the lock and ends while the relay is frozen: its session now idles in
+        # the batch transaction, holding the rows' locks, until PostgreSQL ends it.
+        await until(lambda: backend_gone(postgres_url, backend), "PostgreSQL ended the frozen session")
+        assert await sent_rows() == 0, "the frozen relay's UPDATE was rolled back"
+
+        other = start_relay("--once", "--batch-size", "500")
+        assert await exit_code(other) == 0, other.log()
+        assert await stored_uids(nats_server.url) == uids, "every row once, in order"
+
+        since = frozen.mark()
+        frozen.signal(signal.SIGCONT)
+        warning = await await_line(frozen, "lost the session of database=postgres mid-batch", since=since)
+        published = await publishes.drained()
+    assert "100 published row(s) were not marked sent and will be published again" in warning, warning
+    assert "longer than --idle-timeout=1s" in warning, warning
+    assert frozen.process.poll() is None, f"the resumed relay goes on:\n{frozen.log()}"
+    frozen.signal(signal.SIGTERM)
+    assert await exit_code(frozen) == 0, frozen.log()
+    assert "Traceback" not in frozen.log(), frozen.log()
+    assert published == uids[:100] + uids, "the frozen relay's batch was published again"
+    assert await stored_uids(nats_server.url) == uids, "and stored once"
+    assert await sent_once() == [(uid, 1) for uid in uids], "every row marked sent by one batch"
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("0", "the value must be a positive number, got 0.0."),
+        ("-1", "the value must be a positive number, got -1.0."),
+        ("abc", "'abc' is not a number"),
+    ],
+)
+def test_a_bad_idle_timeout_is_refused(value: str, problem: str) -> None:
+    with pytest.raises(CommandError) as refused:
+        call_command("relayoutbox", "--once", "--idle-timeout", value)
+    assert str(refused.value) == f"Error: argument --idle-timeout: {problem}"
+
+
+@pytest.mark.parametrize("seconds", [0.0, -1.0])
+def test_a_bad_idle_timeout_relay_option_is_refused(seconds: float) -> None:
+    with pytest.raises(ValueError, match=r"RelayOptions\.idle_timeout must be a positive number"):
+        RelayOptions(idle_timeout=seconds)
+
+
+async def test_each_postgresql_batch_sets_the_idle_timeout_first(
+    outbox_db: str, nats_server: NatsServer
+) -> None:
+    await reset_async(nats_server.url, OB_BULK)
+    await write_rows(3, "timed")
+
+    @sync_to_async
+    def relay_capturing_queries() -> list[str]:
+        with CaptureQueriesContext(connections[PG]) as queries:
+            call_command(
+                "relayoutbox", "--once", "--database", PG, "--batch-size", "2", "--idle-timeout", "2.5"
+            )
+        return [query["sql"] for query in queries.captured_queries]
+
+    queries = await relay_capturing_queries()
+    assert await sent_rows() == 3
+    timeouts = [index for index, sql in enumerate(queries) if "idle_in_transaction_session_timeout" in sql]
+    assert len(timeouts) == 2, f"one per batch (2 rows, then 1): {queries}"
+    for index in timeouts:
+        assert queries[index] == "SET LOCAL idle_in_transaction_session_timeout = 2500"
+        assert "FOR UPDATE SKIP LOCKED" in queries[index + 1], "set before the rows are locked"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sqlite_batches_have_no_idle_timeout(nats_server: NatsServer) -> None:
+    """SQLite has no such setting (and the SET would fail there): the relay leaves it out."""
+    reset(nats_server.url, OB_NOTE)
+    uid = outbox.emit(OB_NOTE, "on sqlite")
+    with CaptureQueriesContext(connections["default"]) as queries:
+        call_command("relayoutbox", "--once", "--idle-timeout", "1")
+    assert [message.uid for message in stored(nats_server.url, OB_NOTE)] == [uid]
+    assert connections["default"].vendor == "sqlite"
+    assert not [query for query in queries.captured_queries if "idle_in_transaction" in query["sql"]]

@@ -5,6 +5,11 @@ several relays share the work), publish each and await its PubAck, mark the publ
 sent, commit. A relay killed before the commit leaves its rows pending; the next one publishes
 them again with the same Nats-Msg-Id, and JetStream stores each once (within the stream's
 duplicate window, 2 minutes by default).
+
+On PostgreSQL a batch transaction also sets `idle_in_transaction_session_timeout`: a relay whose
+host dies or freezes mid-batch would otherwise hold its rows' locks until TCP keepalive notices
+(hours), and the other relays would skip them that long. PostgreSQL ends its session instead;
+a relay that loses its session mid-batch (so resumed after a freeze) warns and goes on.
 """
 
 from __future__ import annotations
@@ -12,12 +17,14 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import logging
+import math
 import threading
 import time
 from collections.abc import Iterator, Sequence
 
 from django.db import (
     DEFAULT_DB_ALIAS,
+    DatabaseError,
     InterfaceError,
     OperationalError,
     close_old_connections,
@@ -42,6 +49,8 @@ PURGE_EVERY = 60.0
 """Seconds between purges of old sent rows (sooner if --purge-after is shorter)."""
 UPDATE_CHUNK = 500
 """Row ids per UPDATE, well below every database's limit on query parameters."""
+MAX_TIMEOUT_MS = 2**31 - 1
+"""The largest value PostgreSQL's timeout settings take (an int of milliseconds, about 24 days)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,12 +66,16 @@ class RelayOptions:
     """Relay what is pending, then return (cron jobs, tests); return at the first outage."""
     purge_after: float | None = 7 * 24 * 3600.0
     """Delete sent rows older than this many seconds (None: keep them)."""
+    idle_timeout: float = 60.0
+    """PostgreSQL only: seconds a batch transaction may sit idle (publishing) before PostgreSQL ends
+    the session and frees its rows for another relay. Must exceed the time one batch takes to publish."""
 
     def __post_init__(self) -> None:
         for name, integer, none_ok in (
             ("batch_size", True, False),
             ("interval", False, False),
             ("purge_after", False, True),
+            ("idle_timeout", False, False),
         ):
             problem = positive_number_problem(
                 getattr(self, name), integer=integer, none_ok=none_ok, what=f"RelayOptions.{name}"
@@ -90,6 +103,10 @@ class _Batch:
     """Events whose stream could not take a row now, with the reason."""
     failed: int = 0
     outage: str | None = None
+    session: object = None
+    """The driver's connection the batch ran on, once it took rows."""
+    session_lost: bool = False
+    """The database session ended before the commit: nothing was marked, the rows are pending."""
 
 
 class Relay:
@@ -132,6 +149,8 @@ class Relay:
                     summary.outage = f"NATS unavailable: {batch.outage}"
                     break
                 self._stopping.wait(wait)
+            elif batch.session_lost:
+                continue  # its rows are pending again: take the next batch at once
             elif batch.taken < options.batch_size:
                 if options.once:
                     break
@@ -140,11 +159,33 @@ class Relay:
         return summary
 
     def _relay_batch(self) -> _Batch:
+        batch = _Batch(taken=0)
+        try:
+            self._publish_batch(batch)
+        except DatabaseError as exc:
+            if not (batch.taken and self._session_lost(batch)):
+                raise  # the database is unavailable (nothing taken), or refused one statement
+            self._lost_mid_batch(batch, exc)
+            return batch
+        self._after_commit(batch)
+        logger.debug(
+            "Outbox batch taken=%d sent=%d failed=%d held=%s",
+            batch.taken,
+            len(batch.sent),
+            batch.failed,
+            ",".join(batch.held) or "-",
+        )
+        return batch
+
+    def _publish_batch(self, batch: _Batch) -> None:
+        """In one transaction: lock pending rows, publish them and mark what became of each."""
         held = [name for name, trouble in self._events.items() if trouble.holding()]
         database = self.options.database
         with transaction.atomic(using=database):
+            self._limit_idle_time()
             rows = list(self._locked(OutboxMessage.objects.using(database).pending().exclude(event__in=held)))
-            batch = _Batch(taken=len(rows))
+            batch.taken = len(rows)
+            batch.session = connections[database].connection
             for row in rows:
                 if row.event in batch.held:
                     continue  # its earlier row waits: keep the event's order
@@ -172,15 +213,45 @@ class Relay:
                         reason,
                     )
             self._mark_sent(batch.sent)
-        self._after_commit(batch)
-        logger.debug(
-            "Outbox batch taken=%d sent=%d failed=%d held=%s",
-            batch.taken,
+
+    def _limit_idle_time(self) -> None:
+        """On PostgreSQL, have the server end this session if it idles in this transaction longer
+        than `idle_timeout` (a dead or frozen relay would keep its rows locked for hours)."""
+        connection = connections[self.options.database]
+        if connection.vendor != "postgresql":
+            return
+        milliseconds = min(math.ceil(self.options.idle_timeout * 1000), MAX_TIMEOUT_MS)
+        with connection.cursor() as cursor:
+            cursor.execute(f"SET LOCAL idle_in_transaction_session_timeout = {milliseconds:d}")
+
+    def _session_lost(self, batch: _Batch) -> bool:
+        """Whether the batch's session ended (PostgreSQL's idle timeout, a server gone), not only
+        a statement (a deadlock, SQLite's "database is locked")."""
+        # When the rollback after a failure fails too, Django drops the connection (and may open
+        # a new one at once): the one the batch ran on is gone.
+        return connections[self.options.database].connection is not batch.session
+
+    def _lost_mid_batch(self, batch: _Batch, exc: DatabaseError) -> None:
+        """The session ended after rows were taken: nothing was committed, the rows are pending
+        again (another relay may already have them). Drop the dead connection and go on."""
+        logger.warning(
+            "Outbox relay: lost the session of database=%s mid-batch (%s: %s); %d published row(s) "
+            "were not marked sent and will be published again (JetStream keeps one copy within its "
+            "duplicate window). PostgreSQL ends a session idle in a batch transaction longer than "
+            "--idle-timeout=%gs (a frozen relay); if publishing %d row(s) can take that long, raise "
+            "--idle-timeout",
+            self.options.database,
+            type(exc).__name__,
+            " ".join(str(exc).split()),
             len(batch.sent),
-            batch.failed,
-            ",".join(batch.held) or "-",
+            self.options.idle_timeout,
+            batch.taken,
         )
-        return batch
+        connections[self.options.database].close()
+        batch.sent.clear()
+        batch.sent_events.clear()
+        batch.failed = 0
+        batch.session_lost = True
 
     def _locked(self, rows: OutboxQuerySet) -> OutboxQuerySet:
         features = connections[self.options.database].features

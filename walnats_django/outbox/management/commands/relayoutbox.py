@@ -55,6 +55,17 @@ class Command(BaseCommand):
             help=f"Delete sent rows older than this (default a week: {DEFAULTS.purge_after:g}).",
         )
         parser.add_argument(
+            "--idle-timeout",
+            type=positive_float,
+            default=DEFAULTS.idle_timeout,
+            metavar="SECONDS",
+            help="PostgreSQL only: seconds a batch transaction may sit idle before PostgreSQL ends "
+            "the session (a dead or frozen relay) and other relays publish its rows again (JetStream "
+            "keeps one copy). A relay idles while it publishes a batch, so this must exceed the time "
+            "one batch takes to publish: batch size x PubAck time (a NATS outage ends a batch at its "
+            f"first failed publish, within WALNATS REQUEST_TIMEOUT). Default {DEFAULTS.idle_timeout:g}.",
+        )
+        parser.add_argument(
             "--database",
             default=DEFAULT_DB_ALIAS,
             help='The database whose outbox to relay (default "default").',
@@ -78,6 +89,7 @@ class Command(BaseCommand):
                 interval=options["interval"],
                 once=options["once"],
                 purge_after=options["purge_after"],
+                idle_timeout=options["idle_timeout"],
             )
         )
         with _stopped_by_signals(relay):

@@ -4,6 +4,7 @@ system checks (E030-E034) and the stored record format. No worker runs here."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import dataclasses
 import datetime
 import time
@@ -373,3 +374,27 @@ async def _result_of(task_: Any) -> Any:
     backend = task_backends["default"]
     assert isinstance(backend, WalnatsBackend)
     return backend._new_result(task_, ["x"], {})
+
+
+def test_a_resolved_task_is_kept_per_process_until_tasks_changes() -> None:
+    from django.conf import settings
+
+    from walnats_django.tasks.resolve import resolve_task
+
+    record = TaskRecord(
+        id="r", task="tests.testapp.tasks.add", backend="default", queue="default", args=[], kwargs={}
+    )
+    first = resolve_task(record, task_backends["default"])
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        other_backend, again = pool.submit(_resolved_here, record).result()
+    assert other_backend is not task_backends["default"], "Django hands each thread its own backend"
+    assert again is first
+    with override_settings(TASKS={**settings.TASKS}):
+        assert resolve_task(record, task_backends["default"]) is not first
+
+
+def _resolved_here(record: TaskRecord) -> tuple[Any, Any]:
+    from walnats_django.tasks.resolve import resolve_task
+
+    backend = task_backends["default"]
+    return backend, resolve_task(record, backend)

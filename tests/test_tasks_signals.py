@@ -86,7 +86,10 @@ async def test_a_receiver_s_exception_propagates_from_asend() -> None:
         await asend(signal_with(refuses), WalnatsBackend, task_result=a_result(TaskResultStatus.RUNNING))
 
 
-async def test_asend_robust_hands_the_error_to_logger_exception(caplog: pytest.LogCaptureFixture) -> None:
+async def test_a_failure_is_logged_in_a_thread_with_the_error_for_logger_exception(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """At ERROR a handler may send mail (Django's mail_admins): never on the worker's loop."""
     error = ValueError("the task's failure")
     signal = signal_with(log_task_finished)
     await asend_robust(signal, WalnatsBackend, error, task_result=a_result(TaskResultStatus.FAILED))
@@ -94,6 +97,14 @@ async def test_asend_robust_hands_the_error_to_logger_exception(caplog: pytest.L
     assert record.levelno == logging.ERROR
     assert record.exc_info is not None
     assert record.exc_info[1] is error
+    assert record.thread != threading.get_ident()
+
+
+async def test_a_success_is_logged_on_the_loop(caplog: pytest.LogCaptureFixture) -> None:
+    signal = signal_with(log_task_finished)
+    await asend_robust(signal, WalnatsBackend, None, task_result=a_result(TaskResultStatus.SUCCESSFUL))
+    [record] = framework_lines(caplog)
+    assert record.levelno == logging.INFO
     assert record.thread == threading.get_ident()
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime
+import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,8 +35,8 @@ from tests.testapp.tasks import (
     sleeps_in_thread,
 )
 from walnats_django import deadletters
-from walnats_django.tasks import TaskWaitTimeout, WalnatsBackend, wait, wait_sync
-from walnats_django.tasks.backend import _abandon
+from walnats_django.tasks import TaskWaitTimeout, WalnatsBackend, enqueueing, wait, wait_sync
+from walnats_django.tasks.enqueueing import _abandon
 from walnats_django.tasks.queues import queue_event
 from walnats_django.tasks.records import TaskRecord
 from walnats_django.tasks.store import Stored
@@ -261,7 +262,7 @@ async def test_a_message_whose_enqueue_failed_never_runs(task_worker: WorkerProc
     record is FAILED with that error, and the worker skips the message."""
     message, ready = await ready_message([1, 2])
     lost = walnats_django.RequestTimeout("no PubAck within 5s")
-    await _abandon(backend().store, dataclasses.replace(message, ready_revision=None), ready, lost)
+    assert await _abandon(backend().store, dataclasses.replace(message, ready_revision=None), ready, lost)
     mark = task_worker.mark()
     await walnats_django.emit(queue_event("default"), message, wait=True)
     await await_line(
@@ -271,6 +272,60 @@ async def test_a_message_whose_enqueue_failed_never_runs(task_worker: WorkerProc
     assert result.status == TaskResultStatus.FAILED
     assert result.worker_ids == []
     assert result.errors[0].exception_class_path == "walnats_django.errors.RequestTimeout"
+
+
+async def test_a_publish_that_fails_after_a_worker_claimed_the_task_is_an_enqueue(
+    task_worker: WorkerProcess, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """JetStream stored the message but its PubAck came too late: the caller gets its result, not
+    an error for a task that runs anyway."""
+    real_publish = enqueueing.publish_encoded
+
+    async def late_puback(event: Any, message: bytes, headers: dict[str, str], *, wait: bool) -> None:
+        await real_publish(event, message, headers, wait=wait)
+        result_id = TaskRecord.decode(message).id
+        assert await until(lambda: claimed(result_id), "the worker claimed the task")
+        raise walnats_django.RequestTimeout("no PubAck within 4s")
+
+    async def claimed(result_id: str) -> bool:
+        return (await stored(result_id)).record.status != TaskResultStatus.READY.value
+
+    caplog.set_level(logging.INFO, logger="walnats_django.tasks")
+    monkeypatch.setattr(enqueueing, "publish_encoded", late_puback)
+    result = await add.aenqueue(20, 1)
+    monkeypatch.undo()
+    assert (await wait(result, timeout=10)).return_value == 21
+    assert (
+        f"Task id={result.id} path=tests.testapp.tasks.add: the publish raised RequestTimeout" in caplog.text
+    )
+
+
+async def test_a_cancelled_enqueue_still_publishes_what_it_stored(
+    task_worker: WorkerProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cancelled between its READY write and its publish, an enqueue finishes in the background:
+    no READY result is left that nothing runs."""
+    real_publish = enqueueing.publish_encoded
+    publishing = asyncio.Event()
+    go_on = asyncio.Event()
+    ids: list[str] = []
+
+    async def held(event: Any, message: bytes, headers: dict[str, str], *, wait: bool) -> None:
+        ids.append(TaskRecord.decode(message).id)
+        publishing.set()
+        await go_on.wait()
+        await real_publish(event, message, headers, wait=wait)
+
+    monkeypatch.setattr(enqueueing, "publish_encoded", held)
+    caller = asyncio.ensure_future(add.aenqueue(30, 3))
+    await asyncio.wait_for(publishing.wait(), 5)
+    caller.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    assert (await stored(ids[0])).record.status == TaskResultStatus.READY.value
+    go_on.set()
+    monkeypatch.undo()
+    assert (await wait(await add.aget_result(ids[0]), timeout=10)).return_value == 33
 
 
 async def test_a_message_naming_no_task_is_refused_stored_failed_and_dead_lettered(

@@ -8,8 +8,6 @@ that any process reads with `get_result`.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import logging
 import secrets
 import time
 from collections.abc import Coroutine, Iterable
@@ -19,10 +17,7 @@ from django.core import checks
 from django.core.exceptions import ImproperlyConfigured, SynchronousOnlyOperation
 from django.utils import timezone
 
-from ..errors import EventNotRegistered, PayloadTooLarge
-from ..events import Event
-from ..publisher import publish_encoded
-from ..wire import build_headers
+from ..errors import PayloadTooLarge
 from . import signals
 from .compat import (
     DEFAULT_TASK_PRIORITY,
@@ -34,15 +29,14 @@ from .compat import (
     TaskResultStatus,
     task_enqueued,
 )
-from .errors import TaskArgumentsError, TaskQueueMissing
+from .enqueueing import enqueue_record
+from .errors import TaskArgumentsError
 from .options import parse_options
-from .queues import queue_event, queue_name_problem
-from .records import TaskRecord, task_error
+from .queues import queue_name_problem
+from .records import TaskRecord
 from .resolve import resolve_task
-from .routing import Results, results, run_sync
+from .routing import results, run_sync
 from .store import ResultStore
-
-logger = logging.getLogger("walnats_django.tasks")
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -142,9 +136,6 @@ class WalnatsBackend(BaseTaskBackend):
     async def _submit(self, result: TaskResult[Any]) -> None:
         store = results(self.store)
         record = TaskRecord.of(result)
-        event = queue_event(record.queue)
-        delay = None if record.run_after is None else record.run_after.timestamp() - time.time()
-        headers = build_headers(uid=record.id, delay=delay if delay and delay > 0 else None)
         payload = record.encode()
         # Half the room: the stored result must still take errors and the return value.
         limit = await store.size_limit() // 2
@@ -153,16 +144,8 @@ class WalnatsBackend(BaseTaskBackend):
                 f"the arguments of {record.task} take {len(payload)} bytes, over the {limit} a task may "
                 "take (half the server's max_payload); pass a reference instead (a pk, a file name)."
             )
-        # READY first: the message names its revision, so a worker claims it with one write.
-        revision = await store.write(record, 0)
-        if revision is None:
-            raise RuntimeError(f"result id {record.id!r} exists already in {self.store.bucket!r}: a bug.")
-        message = dataclasses.replace(record, ready_revision=revision).encode()
-        try:
-            await _publish(event, message, headers, record.queue)
-        except BaseException as exc:
-            await asyncio.shield(_abandon(store, record, revision, exc))
-            raise
+        delay = None if record.run_after is None else record.run_after.timestamp() - time.time()
+        await enqueue_record(store, record, delay if delay and delay > 0 else None)
 
     # -- results ----------------------------------------------------------------------------------
 
@@ -189,38 +172,6 @@ class WalnatsBackend(BaseTaskBackend):
         from .checking import backend_problems
 
         yield from backend_problems(self)
-
-
-async def _publish(
-    event: Event[TaskRecord, None], message: bytes, headers: dict[str, str], queue: str
-) -> None:
-    """Publish a task message and wait for JetStream to store it; `TaskQueueMissing` without a stream."""
-    try:
-        await publish_encoded(event, message, headers, wait=True)
-    except EventNotRegistered as exc:
-        if isinstance(exc, TaskQueueMissing):
-            raise
-        raise TaskQueueMissing(
-            f"task queue {queue!r} has no stream yet ({event.stream_name!r}); run "
-            "`manage.py runactors` once (it creates the queues of TASKS), then enqueue again."
-        ) from exc
-
-
-async def _abandon(store: Results, record: TaskRecord, revision: int, error: BaseException) -> None:
-    """Store FAILED with `error` over the READY record of an enqueue that failed, so its message,
-    should JetStream have stored it after all, never runs: the caller was told it failed."""
-    failed = record.failed(task_error(error), timezone.now(), final=True)
-    try:
-        await store.write(failed, revision)
-    except Exception as exc:  # noqa: BLE001 - the enqueue's own error is the one raised
-        logger.warning(
-            "Task id=%s path=%s was not enqueued (%s) and its READY result could not be marked FAILED "
-            "(%r); it stays READY until RESULT_TTL and may still run",
-            record.id,
-            record.task,
-            type(error).__name__,
-            exc,
-        )
 
 
 def _run_sync(coro: Coroutine[Any, Any, T], what: str, instead: str) -> T:

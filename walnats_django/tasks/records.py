@@ -39,6 +39,10 @@ def _tail(text: str, limit: int) -> str:
     return f"[{len(text) - limit} characters cut]\n{text[-limit:]}"
 
 
+class NotJSON(ValueError):
+    """A record holds a value JSON cannot (the arguments or the return value)."""
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class TaskRecord:
     """Everything a `TaskResult` holds, with its task as a dotted path."""
@@ -147,7 +151,7 @@ class TaskRecord:
         return result
 
     def encode(self) -> bytes:
-        """Compact JSON; raises `TypeError`/`ValueError` when the return value is not JSON."""
+        """Compact JSON; `NotJSON` when a value is not JSON."""
         fields: dict[str, Any] = {
             "id": self.id,
             "task": self.task,
@@ -166,7 +170,10 @@ class TaskRecord:
         }
         if self.ready_revision is not None:
             fields["ready_revision"] = self.ready_revision
-        return json.dumps(fields, separators=(",", ":"), allow_nan=False).encode()
+        try:
+            return json.dumps(fields, separators=(",", ":"), allow_nan=False).encode()
+        except (TypeError, ValueError) as exc:
+            raise NotJSON(str(exc)) from exc
 
     @classmethod
     def decode(cls, data: bytes) -> TaskRecord:

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
-import weakref
 from typing import Any
 
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.utils.module_loading import import_string
 
 from .compat import BaseTaskBackend, InvalidTask, Task
 from .records import TaskRecord
 
-Resolved = dict[tuple[str, str], tuple[Task[Any, Any], Task[Any, Any]]]
-_resolved: weakref.WeakKeyDictionary[BaseTaskBackend, Resolved] = weakref.WeakKeyDictionary()
-"""Per backend, (path, queue) -> (the imported Task, its validated `using()` copy) for tasks
-without run_after: every result read and every run resolves its task."""
+_resolved: dict[tuple[str, str, str], tuple[Task[Any, Any], Task[Any, Any]]] = {}
+"""(backend alias, path, queue) -> (the imported Task, its validated `using()` copy), for tasks
+without run_after: every result read and every run resolves its task. Per process (Django hands
+out a backend per thread and per asyncio task); emptied when TASKS changes."""
+
+
+@receiver(setting_changed)
+def _forget_resolved(*, setting: str, **kwargs: Any) -> None:
+    if setting == "TASKS":
+        _resolved.clear()
 
 
 def resolve_task(record: TaskRecord, backend: BaseTaskBackend) -> Task[Any, Any]:
@@ -41,10 +48,10 @@ def resolve_task(record: TaskRecord, backend: BaseTaskBackend) -> Task[Any, Any]
         )
     if record.run_after is not None:
         return found.using(backend=backend.alias, queue_name=record.queue, run_after=record.run_after)
-    known = _resolved.setdefault(backend, {})
-    cached = known.get((record.task, record.queue))
+    key = (backend.alias, record.task, record.queue)
+    cached = _resolved.get(key)
     if cached is not None and cached[0] is found:
         return cached[1]
     task: Task[Any, Any] = found.using(backend=backend.alias, queue_name=record.queue, run_after=None)
-    known[(record.task, record.queue)] = (found, task)
+    _resolved[key] = (found, task)
     return task

@@ -35,7 +35,7 @@ from .compat import (
 )
 from .errors import ReturnValueNotStored, TaskTimeout, WorkerLost
 from .queues import TaskQueue
-from .records import TaskRecord, task_error
+from .records import NotJSON, TaskRecord, task_error
 from .resolve import resolve_task
 from .routing import Results
 
@@ -243,22 +243,14 @@ class TaskRunner:
 
     async def _succeeded(self, record: TaskRecord, revision: int, task: Task[Any, Any], value: Any) -> None:
         try:
-            done = record.succeeded(normalize_json(value), _now())
+            done = record.succeeded(_normalized(value), _now())
             # The store encodes the record before any I/O: a value JSON cannot hold fails there.
             stored = await self._store_outcome(done, revision)
         except PayloadTooLarge as exc:
             await self._not_stored(record, revision, task, ReturnValueNotStored(f"{record.task}: {exc}"))
             return
-        except (TypeError, ValueError) as exc:
-            await self._not_stored(
-                record,
-                revision,
-                task,
-                ReturnValueNotStored(
-                    f"{record.task} returned {type(value).__name__} {value!r:.80}, which cannot be stored "
-                    f"as JSON ({exc}); return str, int, float, bool, None, or lists and dicts of them."
-                ),
-            )
+        except NotJSON as exc:
+            await self._not_stored(record, revision, task, _not_json(record, value, exc))
             return
         if stored:
             logger.debug("Task done id=%s path=%s", record.id, record.task)
@@ -314,6 +306,21 @@ class TaskRunner:
         """Send `task_finished` with `error` as the exception being handled, so `logger.exception`
         in receivers reports it."""
         await signals.asend_robust(task_finished, self.sender, error, task_result=record.to_result(task))
+
+
+def _not_json(record: TaskRecord, value: Any, exc: Exception) -> ReturnValueNotStored:
+    return ReturnValueNotStored(
+        f"{record.task} returned {type(value).__name__} {value!r:.80}, which cannot be stored "
+        f"as JSON ({exc}); return str, int, float, bool, None, or lists and dicts of them."
+    )
+
+
+def _normalized(value: Any) -> Any:
+    """`normalize_json(value)`, its complaint as `NotJSON`."""
+    try:
+        return normalize_json(value)
+    except (TypeError, ValueError) as exc:
+        raise NotJSON(str(exc)) from exc
 
 
 def _now() -> datetime.datetime:

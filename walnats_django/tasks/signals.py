@@ -2,7 +2,9 @@
 
 Django's `Signal.asend` runs every sync receiver in a thread, since one may use the database.
 The framework's own receivers only log, so they run on the loop; as soon as any other sync
-receiver is connected, all sync receivers run in a thread as `asend` would run them.
+receiver is connected, all sync receivers run in a thread as `asend` would run them. A failed
+task's `task_finished` always goes to a thread: its receiver logs at ERROR, which Django's
+default LOGGING may turn into an email to ADMINS (SMTP must not block the worker's loop).
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ async def asend_robust(signal: Signal, sender: type, error: BaseException | None
     sync_receivers, async_receivers = _receivers(signal, sender)
     if not sync_receivers and not async_receivers:
         return
-    if _only_logging(sync_receivers) and not async_receivers:
+    if error is None and _only_logging(sync_receivers) and not async_receivers:
         _send_robust(signal, sender, error, named)
     else:
         await sync_to_async(_send_robust)(signal, sender, error, named)

@@ -38,6 +38,10 @@ RECONNECT_CHECK_EVERY = 1.0
 """Seconds between looks, while waiting, at whether the connection reconnected (missing writes)."""
 
 
+_ENSURED: dict[tuple[str, float | None], set[int]] = {}
+_REPUBLISHING: dict[str, set[int]] = {}
+
+
 @dataclasses.dataclass(frozen=True)
 class Stored:
     """A record as read from the bucket, with the revision a write must name to replace it."""
@@ -71,9 +75,11 @@ class ResultStore:
         self.ttl = ttl
         self.updates = f"_walnats.results.{bucket}"
         """Where JetStream republishes each write once stored (`<updates>.<result id>`), for wait()."""
-        self._ensured: set[int] = set()
-        """ids of the connections on which this process created or updated the bucket."""
-        self._republishing: set[int] = set()
+        # Per process, not per instance: Django hands out a backend (and so a store) per thread
+        # and per asyncio task, e.g. per ASGI request.
+        self._ensured = _ENSURED.setdefault((bucket, ttl), set())
+        """ids of the connections on which this process created or updated the bucket (with this TTL)."""
+        self._republishing = _REPUBLISHING.setdefault(bucket, set())
         """ids of the connections on which this process saw the bucket republish its writes."""
 
     def config(self) -> StreamConfig:

@@ -3,7 +3,9 @@ subprocesses: a committed `outbox.emit()` is published once and a rolled-back on
 relays at once (`SELECT ... FOR UPDATE SKIP LOCKED`) publish each of 2,000 rows once; a relay
 killed between publishing a batch and committing it loses and duplicates nothing; a relay frozen
 there (SIGSTOP) loses its session after `--idle-timeout`, another relay publishes its batch, and
-the frozen one carries on once resumed. `--idle-timeout` is checked, and left out on SQLite.
+the frozen one carries on once resumed; a live relay whose batch takes longer than `--idle-timeout`
+to publish (slow PubAcks) keeps its session; one whose session ends before it took rows warns and
+goes on. `--idle-timeout` is checked, and left out on SQLite.
 
 Besides the stream, each test watches the subject with a core NATS subscription: it sees every
 publish, including those JetStream's de-duplication keeps out of the stream.
@@ -14,8 +16,11 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import logging
 import os
+import select
 import signal
+import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import Any
 
@@ -35,8 +40,8 @@ from tests.postgres import PostgresServer, database_alias, forget_connection
 from tests.streams import reset, reset_async, stored, stored_async
 from tests.testapp.outbox_events import OB_BULK, OB_NOTE
 from walnats_django import Event, outbox
-from walnats_django.outbox.models import OutboxMessage, Status
-from walnats_django.outbox.relay import RelayOptions
+from walnats_django.outbox.models import OutboxMessage, OutboxQuerySet, Status
+from walnats_django.outbox.relay import Relay, RelayOptions
 from walnats_django.testing import NatsServer
 from walnats_django.wire import HEADER_MSG_ID
 
@@ -71,15 +76,16 @@ async def outbox_db(postgres_url: str, django_db_blocker: DjangoDbBlocker) -> As
 
 @pytest.fixture
 def start_relay(postgres_url: str, nats_server: NatsServer) -> Iterator[StartRelay]:
-    """Start `relayoutbox --database postgres <args>` subprocesses; all are killed at the end."""
+    """Start `relayoutbox --database postgres <args>` subprocesses (on `nats_url`, the session's
+    server by default); all are killed at the end."""
     started: list[CommandProcess] = []
 
-    def start(*args: str) -> CommandProcess:
+    def start(*args: str, nats_url: str = nats_server.url) -> CommandProcess:
         env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "tests.settings_postgres",
             "WALNATS_TEST_POSTGRES_URL": postgres_url,
-            "NATS_URL": nats_server.url,
+            "NATS_URL": nats_url,
             "PYTHONUNBUFFERED": "1",
         }
         process = CommandProcess("relayoutbox", ["--database", PG, *args], env)
@@ -98,6 +104,8 @@ class Publishes:
         self.url = url
         self.subject = event.name
         self.uids: list[str | None] = []
+        self.times: list[float] = []
+        """When each arrived (`time.monotonic()`)."""
         self._nc: Client | None = None
 
     async def __aenter__(self) -> Publishes:
@@ -108,6 +116,7 @@ class Publishes:
 
     async def _received(self, msg: Msg) -> None:
         self.uids.append((msg.headers or {}).get(HEADER_MSG_ID))
+        self.times.append(time.monotonic())
 
     async def drained(self) -> list[str | None]:
         """The uids of every publish so far: drain hands every message already sent our way to the
@@ -167,6 +176,72 @@ async def exit_code(process: CommandProcess) -> int:
 
 class RolledBack(Exception):
     """Raised to roll a test transaction back."""
+
+
+class SlowLink:
+    """A TCP proxy to a NATS server that hands clients what the server sends `delay` seconds late,
+    as a loaded cluster's PubAcks come: each publish that awaits one takes at least `delay`."""
+
+    def __init__(self, server: NatsServer, delay: float) -> None:
+        self.server = server
+        self.delay = delay
+        self.url = ""
+        self._listener: asyncio.Server | None = None
+        self._links: set[asyncio.Task[None]] = set()
+
+    async def __aenter__(self) -> SlowLink:
+        self._listener = await asyncio.start_server(self._link, "127.0.0.1", 0)
+        self.url = f"nats://127.0.0.1:{self._listener.sockets[0].getsockname()[1]}"
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        assert self._listener is not None
+        self._listener.close()
+        for link in self._links:
+            link.cancel()
+        await asyncio.gather(*self._links, return_exceptions=True)
+
+    async def _link(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._links.add(task)
+        host, port = self.server.url.removeprefix("nats://").rsplit(":", 1)
+        try:
+            server_reader, server_writer = await asyncio.open_connection(host, int(port))
+            with contextlib.suppress(ConnectionError):
+                await asyncio.gather(
+                    self._pipe(client_reader, server_writer, 0.0),
+                    self._pipe(server_reader, client_writer, self.delay),
+                )
+            server_writer.close()
+        finally:
+            client_writer.close()
+            self._links.discard(task)
+
+    @staticmethod
+    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay: float) -> None:
+        """Copy `reader` to `writer`, each chunk `delay` seconds after it came, in order."""
+        loop = asyncio.get_running_loop()
+        chunks: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
+
+        async def forward() -> None:
+            while True:
+                due, data = await chunks.get()
+                if not data:
+                    break
+                await asyncio.sleep(due - loop.time())
+                writer.write(data)
+                await writer.drain()
+            writer.close()
+
+        forwarder = asyncio.create_task(forward())
+        try:
+            while data := await reader.read(65536):
+                chunks.put_nowait((loop.time() + delay, data))
+            chunks.put_nowait((0.0, b""))
+            await forwarder
+        finally:
+            forwarder.cancel()
 
 
 async def test_a_committed_emit_is_published_once_and_a_rolled_back_one_never(
@@ -316,6 +391,75 @@ async def test_a_relay_frozen_mid_batch_loses_its_session_and_its_batch_is_publi
     assert published == uids[:100] + uids, "the frozen relay's batch was published again"
     assert await stored_uids(nats_server.url) == uids, "and stored once"
     assert await sent_once() == [(uid, 1) for uid in uids], "every row marked sent by one batch"
+
+
+async def test_a_live_relay_keeps_its_session_through_a_batch_longer_than_the_idle_timeout(
+    outbox_db: str, nats_server: NatsServer, start_relay: StartRelay
+) -> None:
+    """Publishing 300 rows over a link that makes each PubAck 8 ms late takes over 2 s, twice
+    --idle-timeout: the relay keeps its session busy between publishes, so the batch commits.
+    Without that, PostgreSQL ends every batch's session and the relay republishes it forever."""
+    await reset_async(nats_server.url, OB_BULK)
+    uids = await write_rows(300, "slow")
+    async with SlowLink(nats_server, delay=0.008) as link, Publishes(nats_server.url, OB_BULK) as publishes:
+        relay = start_relay("--batch-size", "300", "--idle-timeout", "1", nats_url=link.url)
+
+        async def done() -> bool:
+            assert "lost the session" not in relay.log(), relay.log()
+            return await sent_rows() == 300
+
+        await until(done, "every row sent", timeout=30)
+        published = await publishes.drained()
+    assert publishes.times[-1] - publishes.times[0] > 2.0, "the batch outlasted --idle-timeout twice"
+    assert published == uids, "every row published once, in order"
+    assert await sent_once() == [(uid, 1) for uid in uids], "marked sent by one batch"
+    relay.signal(signal.SIGTERM)
+    assert await exit_code(relay) == 0, relay.log()
+    assert "lost the session" not in relay.log(), relay.log()
+
+
+def wait_until_the_server_ends_the_session(timeout: float) -> None:
+    """Return once PostgreSQL has closed this thread's "postgres" session (its socket turns
+    readable: the server's farewell, then EOF)."""
+    readable, _, _ = select.select([connections[PG].connection.fileno()], [], [], timeout)
+    assert readable, f"PostgreSQL kept the idle session open over {timeout}s"
+
+
+class RelayPausedBeforeTakingRows(Relay):
+    """A relay whose first batch stalls after setting the idle timeout and before taking rows, until
+    PostgreSQL has ended its session."""
+
+    paused = False
+
+    def _locked(self, rows: OutboxQuerySet) -> OutboxQuerySet:
+        if not self.paused:
+            self.paused = True
+            wait_until_the_server_ends_the_session(timeout=10)
+        return super()._locked(rows)
+
+
+async def test_a_session_ended_before_the_batch_took_rows_is_warned_about_and_the_relay_goes_on(
+    outbox_db: str, nats_server: NatsServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """PostgreSQL ends a session idle in a transaction with InternalError (SQLSTATE 25P03), not
+    OperationalError; with no rows taken yet, the relay still treats it as a lost session."""
+    caplog.set_level(logging.WARNING, logger="walnats_django.outbox")
+    await reset_async(nats_server.url, OB_BULK)
+    uids = await write_rows(3, "paused")
+    relay = RelayPausedBeforeTakingRows(RelayOptions(database=PG, once=True, idle_timeout=0.2))
+
+    summary = await sync_to_async(relay.run)()
+
+    assert relay.paused
+    assert (summary.sent, summary.failed, summary.outage) == (3, 0, None), summary
+    assert await stored_uids(nats_server.url) == uids
+    assert await sent_once() == [(uid, 1) for uid in uids]
+    [warning] = [record.getMessage() for record in caplog.records if record.name == "walnats_django.outbox"]
+    assert "lost the session of database=postgres mid-batch (InternalError: " in warning, warning
+    assert "idle-in-transaction timeout" in warning, "the exception's text is kept"
+    assert "0 published row(s) were not marked sent" in warning, warning
+    assert "longer than --idle-timeout=0.2s" in warning, "names an idle timeout as a cause"
+    assert "or the server ended it (a restart or failover)" in warning, "and a server that ended it"
 
 
 @pytest.mark.parametrize(

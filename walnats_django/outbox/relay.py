@@ -8,8 +8,11 @@ duplicate window, 2 minutes by default).
 
 On PostgreSQL a batch transaction also sets `idle_in_transaction_session_timeout`: a relay whose
 host dies or freezes mid-batch would otherwise hold its rows' locks until TCP keepalive notices
-(hours), and the other relays would skip them that long. PostgreSQL ends its session instead;
-a relay that loses its session mid-batch (so resumed after a freeze) warns and goes on.
+(hours), and the other relays would skip them that long. PostgreSQL ends its session instead.
+A live relay runs `SELECT 1` between publishes once half that timeout has passed since its last
+statement, so however long a batch takes to publish, only a frozen relay (or one publish longer
+than half the timeout) looks idle. A relay that loses its session (resumed after a freeze, or
+the server restarted) warns and goes on.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 from django.db import (
     DEFAULT_DB_ALIAS,
@@ -67,8 +71,10 @@ class RelayOptions:
     purge_after: float | None = 7 * 24 * 3600.0
     """Delete sent rows older than this many seconds (None: keep them)."""
     idle_timeout: float = 60.0
-    """PostgreSQL only: seconds a batch transaction may sit idle (publishing) before PostgreSQL ends
-    the session and frees its rows for another relay. Must exceed the time one batch takes to publish."""
+    """PostgreSQL only: seconds a batch transaction may sit idle before PostgreSQL ends the session
+    (a dead or frozen relay) and frees its rows for another relay. A live relay keeps its session
+    busy between publishes, so this need not cover a whole batch, only one publish (each at most
+    WALNATS REQUEST_TIMEOUT) plus half of itself: keep it above twice REQUEST_TIMEOUT."""
 
     def __post_init__(self) -> None:
         for name, integer, none_ok in (
@@ -104,7 +110,10 @@ class _Batch:
     failed: int = 0
     outage: str | None = None
     session: object = None
-    """The driver's connection the batch ran on, once it took rows."""
+    """The driver's connection the batch runs on, once its transaction began."""
+    last_statement: float = 0.0
+    """When the batch's latest statement ended (`time.monotonic()`): PostgreSQL's idle time counts
+    from there."""
     session_lost: bool = False
     """The database session ended before the commit: nothing was marked, the rows are pending."""
 
@@ -163,8 +172,8 @@ class Relay:
         try:
             self._publish_batch(batch)
         except DatabaseError as exc:
-            if not (batch.taken and self._session_lost(batch)):
-                raise  # the database is unavailable (nothing taken), or refused one statement
+            if not self._session_lost(batch):
+                raise  # the database is unavailable (no session yet), or refused one statement
             self._lost_mid_batch(batch, exc)
             return batch
         self._after_commit(batch)
@@ -181,14 +190,16 @@ class Relay:
         """In one transaction: lock pending rows, publish them and mark what became of each."""
         held = [name for name, trouble in self._events.items() if trouble.holding()]
         database = self.options.database
-        with transaction.atomic(using=database):
+        connection = connections[database]
+        with transaction.atomic(using=database), connection.execute_wrapper(_clocked(batch)):
             self._limit_idle_time()
+            batch.session = connection.connection
             rows = list(self._locked(OutboxMessage.objects.using(database).pending().exclude(event__in=held)))
             batch.taken = len(rows)
-            batch.session = connections[database].connection
             for row in rows:
                 if row.event in batch.held:
                     continue  # its earlier row waits: keep the event's order
+                self._keep_session_busy(batch)
                 problem = self._publish(row)
                 if problem is None:
                     batch.sent.append(row.id)
@@ -224,28 +235,42 @@ class Relay:
         with connection.cursor() as cursor:
             cursor.execute(f"SET LOCAL idle_in_transaction_session_timeout = {milliseconds:d}")
 
+    def _keep_session_busy(self, batch: _Batch) -> None:
+        """On PostgreSQL, run `SELECT 1` once half of `idle_timeout` has passed since the batch's last
+        statement: a live relay's session never idles longer than that plus one publish, however
+        long the batch, while a frozen relay's still ends after `idle_timeout`."""
+        connection = connections[self.options.database]
+        if connection.vendor != "postgresql":
+            return
+        if time.monotonic() - batch.last_statement < self.options.idle_timeout / 2:
+            return
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+
     def _session_lost(self, batch: _Batch) -> bool:
         """Whether the batch's session ended (PostgreSQL's idle timeout, a server gone), not only
         a statement (a deadlock, SQLite's "database is locked")."""
         # When the rollback after a failure fails too, Django drops the connection (and may open
         # a new one at once): the one the batch ran on is gone.
-        return connections[self.options.database].connection is not batch.session
+        current = connections[self.options.database].connection
+        return batch.session is not None and current is not batch.session
 
     def _lost_mid_batch(self, batch: _Batch, exc: DatabaseError) -> None:
-        """The session ended after rows were taken: nothing was committed, the rows are pending
-        again (another relay may already have them). Drop the dead connection and go on."""
+        """The session ended inside the batch transaction: nothing was committed, its rows (if it
+        took any) are pending again, and another relay may already have them. Drop the dead
+        connection and go on."""
         logger.warning(
             "Outbox relay: lost the session of database=%s mid-batch (%s: %s); %d published row(s) "
             "were not marked sent and will be published again (JetStream keeps one copy within its "
-            "duplicate window). PostgreSQL ends a session idle in a batch transaction longer than "
-            "--idle-timeout=%gs (a frozen relay); if publishing %d row(s) can take that long, raise "
-            "--idle-timeout",
+            "duplicate window). Either the session sat idle in the batch transaction longer than "
+            "--idle-timeout=%gs (this relay was frozen, or one publish took over half that long; "
+            "then raise --idle-timeout) and PostgreSQL ended it, or the server ended it (a restart "
+            "or failover); going on with a new session",
             self.options.database,
             type(exc).__name__,
             " ".join(str(exc).split()),
             len(batch.sent),
             self.options.idle_timeout,
-            batch.taken,
         )
         connections[self.options.database].close()
         batch.sent.clear()
@@ -316,6 +341,18 @@ class Relay:
         for name, trouble in self._events.items():
             if trouble.active:
                 logger.warning("Outbox rows of event=%s still wait for its stream", name)
+
+
+def _clocked(batch: _Batch) -> Callable[..., Any]:
+    """An execute wrapper that notes in `batch` when each of its statements ended."""
+
+    def execute(run: Callable[..., Any], sql: str, params: Any, many: bool, context: dict[str, Any]) -> Any:
+        try:
+            return run(sql, params, many, context)
+        finally:
+            batch.last_statement = time.monotonic()
+
+    return execute
 
 
 def _chunks(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:

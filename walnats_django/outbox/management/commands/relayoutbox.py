@@ -61,9 +61,10 @@ class Command(BaseCommand):
             metavar="SECONDS",
             help="PostgreSQL only: seconds a batch transaction may sit idle before PostgreSQL ends "
             "the session (a dead or frozen relay) and other relays publish its rows again (JetStream "
-            "keeps one copy). A relay idles while it publishes a batch, so this must exceed the time "
-            "one batch takes to publish: batch size x PubAck time (a NATS outage ends a batch at its "
-            f"first failed publish, within WALNATS REQUEST_TIMEOUT). Default {DEFAULTS.idle_timeout:g}.",
+            "keeps one copy). A live relay runs SELECT 1 between publishes once half this time has "
+            "passed, so it need not cover a whole batch, only one publish (at most WALNATS "
+            "REQUEST_TIMEOUT) plus half of itself: keep it above twice REQUEST_TIMEOUT. "
+            f"Default {DEFAULTS.idle_timeout:g}.",
         )
         parser.add_argument(
             "--database",

@@ -270,6 +270,17 @@ async def test_a_committed_emit_is_published_once_and_a_rolled_back_one_never(
     assert await outbox_rows() == [(kept, Status.SENT)], "the rolled-back row was never written"
 
 
+async def test_an_idle_timeout_under_twice_the_request_timeout_is_warned_about(
+    outbox_db: str, start_relay: StartRelay
+) -> None:
+    short = start_relay("--once", "--idle-timeout", "7")  # REQUEST_TIMEOUT is 4 s
+    assert await exit_code(short) == 0, short.log()
+    assert "--idle-timeout 7s is under twice REQUEST_TIMEOUT (4s)" in short.log()
+    enough = start_relay("--once", "--idle-timeout", "8")
+    assert await exit_code(enough) == 0, enough.log()
+    assert "under twice REQUEST_TIMEOUT" not in enough.log()
+
+
 async def test_three_relays_at_once_publish_each_of_2000_rows_once(
     outbox_db: str, nats_server: NatsServer, start_relay: StartRelay
 ) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DEFAULT_DB_ALIAS, connections
 
+from walnats_django.conf import walnats_settings
 from walnats_django.management.commands.runactors import positive_float, positive_int
 from walnats_django.management.console import log_to_console
 from walnats_django.outbox.models import OutboxMessage
@@ -82,6 +83,17 @@ class Command(BaseCommand):
             raise CommandError(
                 f"The outbox table {table} does not exist in database {database!r}: run "
                 f"`manage.py migrate walnats_outbox --database {database}`."
+            )
+        idle_timeout = options["idle_timeout"]
+        if (
+            connections[database].vendor == "postgresql"
+            and idle_timeout < 2 * walnats_settings.REQUEST_TIMEOUT
+        ):
+            logger.warning(
+                "--idle-timeout %gs is under twice REQUEST_TIMEOUT (%gs): PostgreSQL may end this relay's "
+                "session during one slow publish, and the batch is published again; raise --idle-timeout",
+                idle_timeout,
+                walnats_settings.REQUEST_TIMEOUT,
             )
         relay = Relay(
             RelayOptions(

@@ -95,6 +95,29 @@ class CommandProcess:
             self.process.wait()
 
 
+class Relays:
+    """`manage.py relayoutbox --database DATABASE <args>` subprocesses, with `env` added to this
+    process's environment; `stop()` ends them all."""
+
+    def __init__(self, database: str, **env: str) -> None:
+        self.database = database
+        self.env = env
+        self.started: list[CommandProcess] = []
+
+    def start(self, *args: str, **env: str) -> CommandProcess:
+        process = CommandProcess(
+            "relayoutbox",
+            ["--database", self.database, *args],
+            {**os.environ, "PYTHONUNBUFFERED": "1", **self.env, **env},
+        )
+        self.started.append(process)
+        return process
+
+    def stop(self) -> None:
+        for process in self.started:
+            process.stop()
+
+
 class WorkerProcess(CommandProcess):
     """A `manage.py runactors` subprocess."""
 

@@ -17,7 +17,6 @@ import asyncio
 import collections
 import contextlib
 import logging
-import os
 import select
 import signal
 import time
@@ -35,7 +34,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from pytest_django import DjangoDbBlocker
 
-from tests.helpers import CommandProcess, await_line, unique, until
+from tests.helpers import CommandProcess, Relays, await_line, unique, until
 from tests.postgres import PostgresServer, database_alias, forget_connection
 from tests.streams import reset, reset_async, stored, stored_async
 from tests.testapp.outbox_events import OB_BULK, OB_NOTE
@@ -78,23 +77,15 @@ async def outbox_db(postgres_url: str, django_db_blocker: DjangoDbBlocker) -> As
 def start_relay(postgres_url: str, nats_server: NatsServer) -> Iterator[StartRelay]:
     """Start `relayoutbox --database postgres <args>` subprocesses (on `nats_url`, the session's
     server by default); all are killed at the end."""
-    started: list[CommandProcess] = []
+    relays = Relays(
+        PG, DJANGO_SETTINGS_MODULE="tests.settings_postgres", WALNATS_TEST_POSTGRES_URL=postgres_url
+    )
 
     def start(*args: str, nats_url: str = nats_server.url) -> CommandProcess:
-        env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "tests.settings_postgres",
-            "WALNATS_TEST_POSTGRES_URL": postgres_url,
-            "NATS_URL": nats_url,
-            "PYTHONUNBUFFERED": "1",
-        }
-        process = CommandProcess("relayoutbox", ["--database", PG, *args], env)
-        started.append(process)
-        return process
+        return relays.start(*args, NATS_URL=nats_url)
 
     yield start
-    for process in started:
-        process.stop()
+    relays.stop()
 
 
 class Publishes:
@@ -308,6 +299,26 @@ async def test_three_relays_at_once_publish_each_of_2000_rows_once(
     assert sum(1 for sent in sent_by_relay if sent) >= 2, f"the relays shared the work: {sent_by_relay}"
 
 
+@contextlib.asynccontextmanager
+async def held_before_its_commit(
+    postgres_url: str, start_relay: StartRelay, *args: str
+) -> AsyncIterator[tuple[CommandProcess, int]]:
+    """A relay started while the test holds the outbox table in SHARE mode, which lets it lock its
+    batch (FOR UPDATE takes ROW SHARE) and publish it, but blocks the UPDATE that marks it sent
+    (ROW EXCLUSIVE): yields the relay and its backend's pid once that UPDATE waits; the lock
+    goes at exit."""
+    async with (
+        await psycopg.AsyncConnection.connect(postgres_url) as lock,
+        lock.transaction(),
+    ):
+        await lock.execute(f'LOCK TABLE "{TABLE}" IN SHARE MODE')
+        relay = start_relay(*args)
+        backend = await until(
+            lambda: relay_waiting_for_lock(postgres_url), "the relay's UPDATE waits", timeout=30
+        )
+        yield relay, backend
+
+
 async def relay_waiting_for_lock(url: str) -> int | None:
     """The pid of the backend whose UPDATE of the outbox waits for a lock (the relay marking its
     batch sent), if there is one."""
@@ -332,18 +343,9 @@ async def test_a_relay_killed_between_publishing_and_committing_loses_and_duplic
     await reset_async(nats_server.url, OB_BULK)
     uids = await write_rows(2000, "row")
     async with Publishes(nats_server.url, OB_BULK) as publishes:
-        # SHARE mode lets the relay lock its batch (FOR UPDATE takes ROW SHARE) but blocks its
-        # UPDATE (ROW EXCLUSIVE): it publishes 500 rows, then waits where a crash could lose or
-        # duplicate them, until the kill.
-        async with (
-            await psycopg.AsyncConnection.connect(postgres_url) as lock,
-            lock.transaction(),
-        ):
-            await lock.execute(f'LOCK TABLE "{TABLE}" IN SHARE MODE')
-            first = start_relay("--batch-size", "500")
-            backend = await until(
-                lambda: relay_waiting_for_lock(postgres_url), "the relay's UPDATE waits", timeout=30
-            )
+        # It publishes 500 rows, then waits where a crash could lose or duplicate them, until the kill.
+        async with held_before_its_commit(postgres_url, start_relay, "--batch-size", "500") as held:
+            first, backend = held
             assert await stored_uids(nats_server.url) == uids[:500], "the first batch was published"
             first.process.kill()
             assert await exit_code(first) == -signal.SIGKILL
@@ -367,16 +369,10 @@ async def test_a_relay_frozen_mid_batch_loses_its_session_and_its_batch_is_publi
     await reset_async(nats_server.url, OB_BULK)
     uids = await write_rows(400, "frozen")
     async with Publishes(nats_server.url, OB_BULK) as publishes:
-        async with (
-            await psycopg.AsyncConnection.connect(postgres_url) as lock,
-            lock.transaction(),
-        ):
-            await lock.execute(f'LOCK TABLE "{TABLE}" IN SHARE MODE')  # see the killed-relay test
-            # 100 rows publish in well under the 1 s (about 0.05 s here; 500 took up to 0.36 s).
-            frozen = start_relay("--batch-size", "100", "--idle-timeout", "1")
-            backend = await until(
-                lambda: relay_waiting_for_lock(postgres_url), "the relay's UPDATE waits", timeout=30
-            )
+        # 100 rows publish in well under the 1 s (about 0.05 s here; 500 took up to 0.36 s).
+        relay_args = ("--batch-size", "100", "--idle-timeout", "1")
+        async with held_before_its_commit(postgres_url, start_relay, *relay_args) as held:
+            frozen, backend = held
             assert await stored_uids(nats_server.url) == uids[:100], "the first batch was published"
             assert "lost the session" not in frozen.log(), "publishing 100 rows took over 1 s"
             frozen.signal(signal.SIGSTOP)

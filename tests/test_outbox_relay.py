@@ -7,7 +7,6 @@ itself; a database without the outbox table is a clear error.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sqlite3
 from collections.abc import Callable, Coroutine, Iterator
@@ -18,7 +17,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.db import connections, transaction
 
-from tests.helpers import CommandProcess, await_line, until
+from tests.helpers import CommandProcess, Relays, await_line, until
 from tests.streams import reset_async, stored_async
 from tests.testapp.outbox_events import OB_BULK
 from walnats_django import outbox
@@ -42,23 +41,13 @@ def relay_db() -> str:
 @pytest.fixture
 def start_relay(relay_db: str, nats_server: NatsServer) -> Iterator[StartRelay]:
     """Start `relayoutbox --database relay <args>` subprocesses; all are killed at the end."""
-    started: list[CommandProcess] = []
+    relays = Relays(RELAY, DJANGO_SETTINGS_MODULE="tests.settings")
 
     def start(*args: str, nats_url: str | None = None, database_path: str = relay_db) -> CommandProcess:
-        env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "tests.settings",
-            "NATS_URL": nats_url or nats_server.url,
-            "WALNATS_TEST_RELAY_DB": database_path,
-            "PYTHONUNBUFFERED": "1",
-        }
-        process = CommandProcess("relayoutbox", ["--database", RELAY, *args], env)
-        started.append(process)
-        return process
+        return relays.start(*args, NATS_URL=nats_url or nats_server.url, WALNATS_TEST_RELAY_DB=database_path)
 
     yield start
-    for process in started:
-        process.stop()
+    relays.stop()
 
 
 @sync_to_async

@@ -35,6 +35,7 @@ from nats.aio.msg import Msg
 from pytest_django import DjangoDbBlocker
 
 from tests.helpers import CommandProcess, Relays, await_line, unique, until
+from tests.outbox_rows import sent_rows, write_rows
 from tests.postgres import PostgresServer, database_alias, forget_connection
 from tests.streams import reset, reset_async, stored, stored_async
 from tests.testapp.outbox_events import OB_BULK, OB_NOTE
@@ -123,17 +124,6 @@ class Publishes:
 
 
 @sync_to_async
-def write_rows(count: int, prefix: str) -> list[str]:
-    with transaction.atomic(using=PG):
-        return [outbox.emit(OB_BULK, f"{prefix} {number}", using=PG) for number in range(count)]
-
-
-@sync_to_async
-def sent_rows() -> int:
-    return OutboxMessage.objects.using(PG).filter(status=Status.SENT).count()
-
-
-@sync_to_async
 def sent_once() -> list[tuple[str, int]]:
     """Every row's (uid, attempts) if all are sent, else []: attempts counts committed batches."""
     rows = OutboxMessage.objects.using(PG).order_by("id")
@@ -152,7 +142,7 @@ def all_sent(count: int) -> Callable[[], Coroutine[Any, Any, bool]]:
     """For `until`: whether `count` rows are marked sent."""
 
     async def check() -> bool:
-        return await sent_rows() == count
+        return await sent_rows(PG) == count
 
     return check
 
@@ -280,7 +270,7 @@ async def test_three_relays_at_once_publish_each_of_2000_rows_once(
     for relay in relays:  # all three poll before the rows appear, so they compete for them
         await await_line(relay, "Outbox relay started")
     async with Publishes(nats_server.url, OB_BULK) as publishes:
-        uids = await write_rows(2000, "trio")
+        uids = await write_rows(PG, 2000, "trio")
         await until(all_sent(2000), "every row sent", timeout=60)
         published = await publishes.drained()
     for relay in relays:
@@ -341,7 +331,7 @@ async def test_a_relay_killed_between_publishing_and_committing_loses_and_duplic
     outbox_db: str, postgres_url: str, nats_server: NatsServer, start_relay: StartRelay
 ) -> None:
     await reset_async(nats_server.url, OB_BULK)
-    uids = await write_rows(2000, "row")
+    uids = await write_rows(PG, 2000, "row")
     async with Publishes(nats_server.url, OB_BULK) as publishes:
         # It publishes 500 rows, then waits where a crash could lose or duplicate them, until the kill.
         async with held_before_its_commit(postgres_url, start_relay, "--batch-size", "500") as held:
@@ -351,13 +341,13 @@ async def test_a_relay_killed_between_publishing_and_committing_loses_and_duplic
             assert await exit_code(first) == -signal.SIGKILL
         # PostgreSQL notices the lost client once its UPDATE gets the lock, and rolls it back.
         await until(lambda: backend_gone(postgres_url, backend), "the killed relay's backend ended")
-        assert await sent_rows() == 0, "not committed: the relay died mid-batch"
+        assert await sent_rows(PG) == 0, "not committed: the relay died mid-batch"
 
         second = start_relay("--once", "--batch-size", "500")
         assert await exit_code(second) == 0, second.log()
         published = await publishes.drained()
     assert await stored_uids(nats_server.url) == uids, "every row once, in order"
-    assert await sent_rows() == 2000
+    assert await sent_rows(PG) == 2000
     assert published == uids[:500] + uids, "the killed relay's batch was published again"
 
 
@@ -367,7 +357,7 @@ async def test_a_relay_frozen_mid_batch_loses_its_session_and_its_batch_is_publi
     """A frozen relay keeps its rows locked only for --idle-timeout: PostgreSQL then ends its
     session, another relay publishes the batch, and the frozen one, resumed, warns and goes on."""
     await reset_async(nats_server.url, OB_BULK)
-    uids = await write_rows(400, "frozen")
+    uids = await write_rows(PG, 400, "frozen")
     async with Publishes(nats_server.url, OB_BULK) as publishes:
         # 100 rows publish in well under the 1 s (about 0.05 s here; 500 took up to 0.36 s).
         relay_args = ("--batch-size", "100", "--idle-timeout", "1")
@@ -379,7 +369,7 @@ async def test_a_relay_frozen_mid_batch_loses_its_session_and_its_batch_is_publi
         # The UPDATE gets the lock and ends while the relay is frozen: its session now idles in
         # the batch transaction, holding the rows' locks, until PostgreSQL ends it.
         await until(lambda: backend_gone(postgres_url, backend), "PostgreSQL ended the frozen session")
-        assert await sent_rows() == 0, "the frozen relay's UPDATE was rolled back"
+        assert await sent_rows(PG) == 0, "the frozen relay's UPDATE was rolled back"
 
         other = start_relay("--once", "--batch-size", "500")
         assert await exit_code(other) == 0, other.log()
@@ -407,13 +397,13 @@ async def test_a_live_relay_keeps_its_session_through_a_batch_longer_than_the_id
     --idle-timeout: the relay keeps its session busy between publishes, so the batch commits.
     Without that, PostgreSQL ends every batch's session and the relay republishes it forever."""
     await reset_async(nats_server.url, OB_BULK)
-    uids = await write_rows(300, "slow")
+    uids = await write_rows(PG, 300, "slow")
     async with SlowLink(nats_server, delay=0.008) as link, Publishes(nats_server.url, OB_BULK) as publishes:
         relay = start_relay("--batch-size", "300", "--idle-timeout", "1", nats_url=link.url)
 
         async def done() -> bool:
             assert "lost the session" not in relay.log(), relay.log()
-            return await sent_rows() == 300
+            return await sent_rows(PG) == 300
 
         await until(done, "every row sent", timeout=30)
         published = await publishes.drained()
@@ -452,7 +442,7 @@ async def test_a_session_ended_before_the_batch_took_rows_is_warned_about_and_th
     OperationalError; with no rows taken yet, the relay still treats it as a lost session."""
     caplog.set_level(logging.WARNING, logger="walnats_django.outbox")
     await reset_async(nats_server.url, OB_BULK)
-    uids = await write_rows(3, "paused")
+    uids = await write_rows(PG, 3, "paused")
     relay = RelayPausedBeforeTakingRows(RelayOptions(database=PG, once=True, idle_timeout=0.2))
 
     summary = await sync_to_async(relay.run)()
@@ -493,7 +483,7 @@ async def test_each_postgresql_batch_sets_the_idle_timeout_first(
     outbox_db: str, nats_server: NatsServer
 ) -> None:
     await reset_async(nats_server.url, OB_BULK)
-    await write_rows(3, "timed")
+    await write_rows(PG, 3, "timed")
 
     @sync_to_async
     def relay_capturing_queries() -> list[str]:
@@ -504,7 +494,7 @@ async def test_each_postgresql_batch_sets_the_idle_timeout_first(
         return [query["sql"] for query in queries.captured_queries]
 
     queries = await relay_capturing_queries()
-    assert await sent_rows() == 3
+    assert await sent_rows(PG) == 3
     timeouts = [index for index, sql in enumerate(queries) if "idle_in_transaction_session_timeout" in sql]
     assert len(timeouts) == 2, f"one per batch (2 rows, then 1): {queries}"
     for index in timeouts:

@@ -14,14 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from asgiref.sync import sync_to_async
-from django.db import connections, transaction
+from django.db import connections
 
 from tests.helpers import CommandProcess, Relays, await_line, until
+from tests.outbox_rows import sent_rows, write_rows
 from tests.streams import reset_async, stored_async
 from tests.testapp.outbox_events import OB_BULK
-from walnats_django import outbox
-from walnats_django.outbox.models import OutboxMessage, Status
 from walnats_django.testing import NatsServer
 
 RELAY = "relay"
@@ -50,22 +48,11 @@ def start_relay(relay_db: str, nats_server: NatsServer) -> Iterator[StartRelay]:
     relays.stop()
 
 
-@sync_to_async
-def write_rows(count: int, prefix: str) -> list[str]:
-    with transaction.atomic(using=RELAY):
-        return [outbox.emit(OB_BULK, f"{prefix} {number}", using=RELAY) for number in range(count)]
-
-
-@sync_to_async
-def sent_rows() -> int:
-    return OutboxMessage.objects.using(RELAY).filter(status=Status.SENT).count()
-
-
 def all_sent(count: int) -> Callable[[], Coroutine[Any, Any, bool]]:
     """For `until`: whether `count` rows are marked sent."""
 
     async def check() -> bool:
-        return await sent_rows() == count
+        return await sent_rows(RELAY) == count
 
     return check
 
@@ -82,7 +69,7 @@ async def test_a_relay_killed_between_publishing_and_committing_loses_and_duplic
     nats_server: NatsServer, relay_db: str, start_relay: StartRelay
 ) -> None:
     await reset_async(nats_server.url, OB_BULK)
-    uids = await write_rows(2000, "row")
+    uids = await write_rows(RELAY, 2000, "row")
     # While the test holds SQLite's write lock, the relay reads a batch and publishes it, but its
     # commit fails ("database is locked"): it is stuck in the window where a crash could lose or
     # duplicate, and stays there (it retries the batch) until the kill.
@@ -94,7 +81,7 @@ async def test_a_relay_killed_between_publishing_and_committing_loses_and_duplic
         first.process.kill()
         assert await exit_code(first) == -signal.SIGKILL
         assert await stored_uids(nats_server.url) == uids[:500], "the first batch was published"
-        assert await sent_rows() == 0, "and not committed: the relay died mid-batch"
+        assert await sent_rows(RELAY) == 0, "and not committed: the relay died mid-batch"
     finally:
         lock.execute("ROLLBACK")
         lock.close()
@@ -102,14 +89,14 @@ async def test_a_relay_killed_between_publishing_and_committing_loses_and_duplic
     second = start_relay("--once", "--batch-size", "500")
     assert await exit_code(second) == 0, second.log()
     assert await stored_uids(nats_server.url) == uids, "every row once, in order"
-    assert await sent_rows() == 2000
+    assert await sent_rows(RELAY) == 2000
 
 
 async def test_two_relays_at_once_store_each_row_once_and_stop_on_sigterm(
     nats_server: NatsServer, start_relay: StartRelay
 ) -> None:
     await reset_async(nats_server.url, OB_BULK)
-    uids = await write_rows(1000, "pair")
+    uids = await write_rows(RELAY, 1000, "pair")
     relays = [start_relay("--batch-size", "50") for _ in range(2)]
     for relay in relays:  # both run (their signal handlers in place) before either may finish
         await await_line(relay, "Outbox relay started")
@@ -136,7 +123,7 @@ async def test_nats_down_is_logged_once_and_the_relay_resumes_by_itself(
 ) -> None:
     await reset_async(own_server.url, OB_BULK)
     own_server.stop()
-    uids = await write_rows(100, "outage")
+    uids = await write_rows(RELAY, 100, "outage")
     relay = start_relay("--batch-size", "20", nats_url=own_server.url)
     await await_line(relay, "Outbox relay: NATS unavailable")
     retried = await await_line(relay, "Outbox relay: NATS still unavailable")
